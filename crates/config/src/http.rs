@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::yaml::{Spanned, Unsupported, default_true, refuse_unsupported};
+use crate::yaml::{Spanned, refuse_unsupported};
 
 /// HTTP basic authentication. `password` and `password_file` are mutually exclusive, as are
 /// `username` and `username_file`.
@@ -125,39 +125,86 @@ const RESERVED_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
-/// The HTTP client configuration, inlined into the configs that embed it.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpClientConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub basic_auth: Option<BasicAuth>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorization: Option<Authorization>,
-    /// OAuth 2.0 client credentials. Parsed so the rest of the file is checked, then refused:
-    /// Watchfire does not implement it yet.
-    #[serde(default, skip_serializing)]
-    pub oauth2: Unsupported,
-    /// Deprecated upstream in favour of `authorization`; accepted and treated the same.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bearer_token_file: Option<String>,
-    #[serde(default)]
-    pub tls_config: TlsConfig,
-    #[serde(default = "default_true")]
-    pub follow_redirects: bool,
-    #[serde(default = "default_true")]
-    pub enable_http2: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_proxy: Option<String>,
-    #[serde(default)]
-    pub proxy_from_environment: bool,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub proxy_connect_header: BTreeMap<String, Vec<Secret>>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub http_headers: BTreeMap<String, Header>,
+/// Declares a config struct with the HTTP client fields inlined after its own fields, as
+/// upstream's `yaml:",inline"` does, plus an `http_client()` accessor returning them as an
+/// [`HttpClientConfig`]. (`#[serde(flatten)]` would silently accept unknown keys and lose
+/// line numbers, so the fields are written out by this macro instead.)
+///
+/// Structs declared with it must not use `#[serde(default)]` at container level with a
+/// derived `Default`: `follow_redirects` and `enable_http2` default to true through field-level
+/// defaults.
+macro_rules! with_http_client {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $( $(#[$fmeta])* $fvis $field : $ty, )*
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub basic_auth: Option<crate::http::BasicAuth>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub authorization: Option<crate::http::Authorization>,
+            /// OAuth 2.0 client credentials: parsed so the rest of the file is checked, then
+            /// refused, since Watchfire does not implement it yet.
+            #[serde(default, skip_serializing)]
+            pub oauth2: crate::yaml::Unsupported,
+            /// Deprecated upstream in favour of `authorization`; accepted and treated the same.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub bearer_token: Option<crate::Secret>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub bearer_token_file: Option<String>,
+            #[serde(default)]
+            pub tls_config: crate::http::TlsConfig,
+            #[serde(default = "crate::yaml::default_true")]
+            pub follow_redirects: bool,
+            #[serde(default = "crate::yaml::default_true")]
+            pub enable_http2: bool,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub proxy_url: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub no_proxy: Option<String>,
+            #[serde(default)]
+            pub proxy_from_environment: bool,
+            #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+            pub proxy_connect_header: std::collections::BTreeMap<String, Vec<crate::Secret>>,
+            #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+            pub http_headers: std::collections::BTreeMap<String, crate::http::Header>,
+        }
+
+        impl $name {
+            /// The inlined HTTP client settings.
+            pub fn http_client(&self) -> crate::http::HttpClientConfig {
+                crate::http::HttpClientConfig {
+                    basic_auth: self.basic_auth.clone(),
+                    authorization: self.authorization.clone(),
+                    oauth2: self.oauth2.clone(),
+                    bearer_token: self.bearer_token.clone(),
+                    bearer_token_file: self.bearer_token_file.clone(),
+                    tls_config: self.tls_config.clone(),
+                    follow_redirects: self.follow_redirects,
+                    enable_http2: self.enable_http2,
+                    proxy_url: self.proxy_url.clone(),
+                    no_proxy: self.no_proxy.clone(),
+                    proxy_from_environment: self.proxy_from_environment,
+                    proxy_connect_header: self.proxy_connect_header.clone(),
+                    http_headers: self.http_headers.clone(),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use with_http_client;
+
+with_http_client! {
+    /// The HTTP client configuration, as a value of its own (nested under `http_config:` in
+    /// alertmanager.yml; inlined elsewhere through [`with_http_client!`]).
+    #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HttpClientConfig {}
 }
 
 impl Default for HttpClientConfig {
@@ -284,6 +331,29 @@ mod tests {
 
     fn parse(src: &str) -> HttpClientConfig {
         crate::yaml::from_str(src, Path::new("t.yml")).unwrap()
+    }
+
+    with_http_client! {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Embedding {
+            job_name: String,
+        }
+    }
+
+    #[test]
+    fn inlined_fields_stay_strict_and_located() {
+        let p = Path::new("p.yml");
+        let e = crate::yaml::from_str::<Embedding>("job_name: a
+bogus: 1
+", p).unwrap_err();
+        assert!(e.to_string().starts_with("p.yml:2:1: unknown field `bogus`"), "{e}");
+        let ok: Embedding = crate::yaml::from_str("job_name: a\n", p).unwrap();
+        assert_eq!(ok.job_name, "a");
+        assert!(ok.follow_redirects && ok.enable_http2);
+        let o: Embedding = crate::yaml::from_str("job_name: a\noauth2:\n  client_id: x\n", p).unwrap();
+        let e = o.http_client().validate().unwrap_err().in_file(p).to_string();
+        assert!(e.starts_with("p.yml:3:") && e.contains("oauth2"), "{e}");
     }
 
     #[test]
