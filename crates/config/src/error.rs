@@ -109,13 +109,17 @@ impl Error {
     }
 
     /// Prefixes the message with context such as `scrape_configs[2] (job "node")`.
-    pub fn context(mut self, ctx: impl fmt::Display) -> Self {
+    pub fn context(self, ctx: impl fmt::Display) -> Self {
+        self.context_str(&ctx.to_string())
+    }
+
+    fn context_str(mut self, ctx: &str) -> Self {
         match &mut self {
             Error::Parse { message, .. } | Error::Invalid { message, .. } => {
                 *message = format!("{ctx}: {message}");
             }
             Error::Many(errors) => {
-                *errors = std::mem::take(errors).into_iter().map(|e| e.context(&ctx)).collect();
+                *errors = std::mem::take(errors).into_iter().map(|e| e.context_str(ctx)).collect();
             }
             Error::Io { .. } => {}
         }

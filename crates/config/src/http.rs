@@ -246,10 +246,10 @@ impl TlsConfig {
         if has_cert != has_key {
             errors.push(Error::invalid("tls_config: exactly one of key or key_file must be configured when a client certificate is configured"));
         }
-        if let (Some(min), Some(max)) = (self.min_version, self.max_version) {
-            if min > max {
-                errors.push(Error::invalid(format!("tls_config: max_version {max:?} must not be lower than min_version {min:?}")));
-            }
+        if let (Some(min), Some(max)) = (self.min_version, self.max_version)
+            && min > max
+        {
+            errors.push(Error::invalid(format!("tls_config: max_version {max:?} must not be lower than min_version {min:?}")));
         }
         Error::from_list(errors)
     }

@@ -31,8 +31,13 @@ fn bare_message(e: &serde_saphyr::Error) -> String {
         Some(n) => &text[n..],
         None => text,
     };
-    // Messages end at the first line; the rest is a rendered snippet.
-    text.lines().next().unwrap_or_default().trim().to_owned()
+    // Messages end at the first line; the rest is a rendered snippet. Some messages also end
+    // with " at line N, column M", which the position already says.
+    let first = text.lines().next().unwrap_or_default().trim();
+    match first.rfind(" at line ") {
+        Some(i) if first[i + " at line ".len()..].contains(", column ") => first[..i].to_owned(),
+        _ => first.to_owned(),
+    }
 }
 
 /// Deserializes `src` (the contents of `path`) as `T`. A blank document yields `T`'s value
@@ -115,6 +120,8 @@ mod tests {
         let s = e.to_string();
         assert!(s.starts_with("p.yml:2:1: unknown field `bogus`"), "{s}");
         assert_eq!(e.position(), Some(Position { line: 2, column: 1 }));
+        let e = from_str::<Doc>("name: [1]\n", Path::new("p.yml")).unwrap_err().to_string();
+        assert!(!e.contains(" at line "), "the position is printed once: {e}");
     }
 
     #[test]

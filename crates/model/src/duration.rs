@@ -130,7 +130,7 @@ impl fmt::Display for Duration {
         for (i, (unit, mult)) in UNITS.iter().enumerate() {
             let mult = *mult as u64;
             let exact_only = i < 2;
-            if exact_only && ms % mult != 0 {
+            if exact_only && !ms.is_multiple_of(mult) {
                 continue;
             }
             let v = ms / mult;

@@ -1,0 +1,768 @@
+//! Chunk encodings. Only the float XOR ("Gorilla") encoding exists so far; its bytes are laid
+//! out exactly as Prometheus' `tsdb/chunkenc/xor.go` lays them out, so a chunk written here can
+//! be read by Prometheus and the other way round (see FORMAT.md, "XOR chunk").
+
+use std::fmt;
+
+/// Chunk encoding codes, as stored in head chunk files and block chunk segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    None = 0,
+    Xor = 1,
+    Histogram = 2,
+    FloatHistogram = 3,
+}
+
+impl Encoding {
+    /// The encoding for its code, if known.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Encoding::None),
+            1 => Some(Encoding::Xor),
+            2 => Some(Encoding::Histogram),
+            3 => Some(Encoding::FloatHistogram),
+            _ => None,
+        }
+    }
+}
+
+/// A chunk that cannot be decoded or appended to.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// The chunk ends before the number of samples its header announces.
+    #[error("chunk truncated: header announces {announced} samples, data ends after {decoded}")]
+    Truncated { announced: u16, decoded: u16 },
+    /// A varint in the chunk is longer than 10 bytes.
+    #[error("chunk has an overlong varint after {decoded} samples")]
+    BadVarint { decoded: u16 },
+    /// The chunk is shorter than its 2-byte header.
+    #[error("chunk shorter than its header")]
+    NoHeader,
+    /// The chunk already holds `u16::MAX` samples.
+    #[error("chunk is full")]
+    Full,
+}
+
+/// Bytes of the sample-count header at the start of every XOR chunk.
+pub const XOR_HEADER_SIZE: usize = 2;
+
+/// Size at which the head cuts an XOR chunk regardless of its sample count, so one chunk never
+/// exceeds 1 KiB (upstream `chunkenc.MaxBytesPerXORChunkBeforeAppend`: 1024 minus the largest
+/// possible sample, 19 bytes).
+pub const MAX_BYTES_BEFORE_APPEND: usize = 1024 - 19;
+
+/// Appends bits most significant first to a byte vector.
+#[derive(Clone, Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    /// Unwritten low bits left in the last byte.
+    free: u32,
+}
+
+impl BitWriter {
+    #[inline]
+    fn write_bit(&mut self, bit: bool) {
+        if self.free == 0 {
+            self.bytes.push(0);
+            self.free = 8;
+        }
+        self.free -= 1;
+        if bit {
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= 1 << self.free;
+        }
+    }
+
+    /// Writes the low `n` bits of `v` (n ≤ 64), most significant first.
+    #[inline]
+    fn write_bits(&mut self, v: u64, mut n: u32) {
+        while n > 0 {
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = self.free.min(n);
+            let chunk = (v >> (n - take)) & low_mask(take);
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= (chunk as u8) << (self.free - take);
+            self.free -= take;
+            n -= take;
+        }
+    }
+}
+
+#[inline]
+fn low_mask(n: u32) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// Reads bits most significant first from a byte slice.
+#[derive(Clone)]
+struct BitReader<B> {
+    data: B,
+    /// Next byte of `data` to load into `buf`.
+    pos: usize,
+    /// The low `valid` bits are unread; bits above them are stale.
+    buf: u64,
+    valid: u32,
+}
+
+impl<B: AsRef<[u8]>> BitReader<B> {
+    fn new(data: B, pos: usize) -> Self {
+        BitReader {
+            data,
+            pos,
+            buf: 0,
+            valid: 0,
+        }
+    }
+
+    #[inline]
+    fn refill(&mut self) {
+        let d = self.data.as_ref();
+        while self.valid <= 56 && self.pos < d.len() {
+            self.buf = (self.buf << 8) | u64::from(d[self.pos]);
+            self.pos += 1;
+            self.valid += 8;
+        }
+    }
+
+    /// Reads `n` ≤ 32 bits; `None` at the end of the data.
+    #[inline]
+    fn read_small(&mut self, n: u32) -> Option<u64> {
+        if self.valid < n {
+            self.refill();
+            if self.valid < n {
+                return None;
+            }
+        }
+        self.valid -= n;
+        Some((self.buf >> self.valid) & low_mask(n))
+    }
+
+    /// Reads `n` ≤ 64 bits.
+    #[inline]
+    fn read_bits(&mut self, n: u32) -> Option<u64> {
+        if n <= 32 {
+            self.read_small(n)
+        } else {
+            let hi = self.read_small(n - 32)?;
+            let lo = self.read_small(32)?;
+            Some((hi << 32) | lo)
+        }
+    }
+
+    #[inline]
+    fn read_bit(&mut self) -> Option<bool> {
+        self.read_small(1).map(|b| b == 1)
+    }
+
+    /// Go's `binary.ReadUvarint` over bits; `Err(true)` for an overlong varint, `Err(false)`
+    /// at the end of data.
+    fn read_uvarint(&mut self) -> Result<u64, bool> {
+        let mut x = 0u64;
+        let mut shift = 0u32;
+        for i in 0..10 {
+            let b = self.read_small(8).ok_or(false)?;
+            if b < 0x80 {
+                if i == 9 && b > 1 {
+                    return Err(true);
+                }
+                return Ok(x | (b << shift));
+            }
+            x |= (b & 0x7f) << shift;
+            shift += 7;
+        }
+        Err(true)
+    }
+
+    fn read_varint(&mut self) -> Result<i64, bool> {
+        let u = self.read_uvarint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+}
+
+/// Whether `x` fits the `nbits`-wide delta-of-delta bucket (upstream `bitRange`): the range is
+/// asymmetric, `-(2^(n-1)-1) ..= 2^(n-1)`.
+#[inline]
+fn bit_range(x: i64, nbits: u32) -> bool {
+    -((1i64 << (nbits - 1)) - 1) <= x && x <= 1i64 << (nbits - 1)
+}
+
+fn put_uvarint(w: &mut BitWriter, mut x: u64) {
+    while x >= 0x80 {
+        w.write_bits((x as u8 | 0x80) as u64, 8);
+        x >>= 7;
+    }
+    w.write_bits(x, 8);
+}
+
+fn put_varint(w: &mut BitWriter, x: i64) {
+    put_uvarint(w, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+/// An XOR-encoded float chunk being appended to. It carries the appender state (previous
+/// timestamp, delta, value and XOR window) so appending never re-reads the chunk.
+#[derive(Clone)]
+pub struct XorChunk {
+    w: BitWriter,
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    /// Leading-zero count of the current XOR window; 0xff before the first window.
+    leading: u8,
+    trailing: u8,
+}
+
+impl Default for XorChunk {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for XorChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XorChunk")
+            .field("samples", &self.num_samples())
+            .field("bytes", &self.w.bytes.len())
+            .finish()
+    }
+}
+
+impl XorChunk {
+    /// An empty chunk.
+    pub fn new() -> Self {
+        XorChunk {
+            w: BitWriter {
+                bytes: vec![0; XOR_HEADER_SIZE],
+                free: 0,
+            },
+            t: i64::MIN,
+            v: 0,
+            t_delta: 0,
+            leading: 0xff,
+            trailing: 0,
+        }
+    }
+
+    /// Reopens encoded chunk bytes for appending, rebuilding the appender state by decoding
+    /// them.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, ChunkError> {
+        let mut it = XorIterator::new(&bytes[..])?;
+        while it.next() {}
+        if let Some(e) = it.err() {
+            return Err(e.clone());
+        }
+        // The iterator stops exactly at the end of the last sample; any bits after it within
+        // the final byte are padding that later appends overwrite.
+        let used_bits = it.bits_consumed();
+        let (t, v, t_delta, leading, trailing) = (it.t, it.v, it.t_delta, it.leading, it.trailing);
+        let mut bytes = bytes;
+        bytes.truncate(used_bits.div_ceil(8));
+        if used_bits % 8 != 0 {
+            let last = bytes.len() - 1;
+            bytes[last] &= !(0xffu8 >> (used_bits % 8));
+        }
+        let free = ((8 - used_bits % 8) % 8) as u32;
+        Ok(XorChunk {
+            w: BitWriter { bytes, free },
+            t,
+            v,
+            t_delta,
+            leading,
+            trailing,
+        })
+    }
+
+    /// The encoded bytes, header included.
+    pub fn bytes(&self) -> &[u8] {
+        &self.w.bytes
+    }
+
+    /// The number of samples.
+    pub fn num_samples(&self) -> u16 {
+        u16::from_be_bytes([self.w.bytes[0], self.w.bytes[1]])
+    }
+
+    /// The timestamp of the last sample, `i64::MIN` when empty.
+    pub fn last_t(&self) -> i64 {
+        self.t
+    }
+
+    /// The value of the last sample.
+    pub fn last_v(&self) -> f64 {
+        f64::from_bits(self.v)
+    }
+
+    /// Heap bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.w.bytes.capacity()
+    }
+
+    /// Releases spare capacity once the chunk is complete.
+    pub fn shrink_to_fit(&mut self) {
+        self.w.bytes.shrink_to_fit();
+    }
+
+    /// Appends a sample. Timestamps are meant to increase; any sequence round-trips because
+    /// deltas use wrapping arithmetic, as upstream's unsigned deltas do.
+    pub fn append(&mut self, t: i64, v: f64) -> Result<(), ChunkError> {
+        let num = self.num_samples();
+        let vbits = v.to_bits();
+        let mut t_delta = 0u64;
+        match num {
+            0 => {
+                put_varint(&mut self.w, t);
+                self.w.write_bits(vbits, 64);
+            }
+            1 => {
+                t_delta = (t as u64).wrapping_sub(self.t as u64);
+                put_uvarint(&mut self.w, t_delta);
+                self.write_value(vbits);
+            }
+            u16::MAX => return Err(ChunkError::Full),
+            _ => {
+                t_delta = (t as u64).wrapping_sub(self.t as u64);
+                let dod = t_delta.wrapping_sub(self.t_delta) as i64;
+                // Millisecond timestamps need wider buckets than Gorilla's second-based ones.
+                if dod == 0 {
+                    self.w.write_bit(false);
+                } else if bit_range(dod, 14) {
+                    self.w.write_bits(0b10, 2);
+                    self.w.write_bits(dod as u64, 14);
+                } else if bit_range(dod, 17) {
+                    self.w.write_bits(0b110, 3);
+                    self.w.write_bits(dod as u64, 17);
+                } else if bit_range(dod, 20) {
+                    self.w.write_bits(0b1110, 4);
+                    self.w.write_bits(dod as u64, 20);
+                } else {
+                    self.w.write_bits(0b1111, 4);
+                    self.w.write_bits(dod as u64, 64);
+                }
+                self.write_value(vbits);
+            }
+        }
+        self.t = t;
+        self.v = vbits;
+        self.t_delta = t_delta;
+        let n = (num + 1).to_be_bytes();
+        self.w.bytes[0] = n[0];
+        self.w.bytes[1] = n[1];
+        Ok(())
+    }
+
+    /// XOR with the previous value: `0` when equal, `10` + bits inside the previous window,
+    /// or `11` + 5 bits leading zeros + 6 bits significant length + the bits.
+    fn write_value(&mut self, vbits: u64) {
+        let delta = vbits ^ self.v;
+        if delta == 0 {
+            self.w.write_bit(false);
+            return;
+        }
+        self.w.write_bit(true);
+        // The leading count has 5 bits, so it is capped at 31.
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+            self.w.write_bit(false);
+            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+            self.w.write_bits(delta >> self.trailing, sig);
+            return;
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        self.w.write_bit(true);
+        self.w.write_bits(u64::from(leading), 5);
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        // 64 significant bits do not fit in 6 bits; they are written as 0 and read back as 64.
+        self.w.write_bits(u64::from(sig) & 0x3f, 6);
+        self.w.write_bits(delta >> trailing, sig);
+    }
+
+    /// A cursor over the chunk's samples.
+    pub fn iter(&self) -> XorIterator<&[u8]> {
+        XorIterator::new(&self.w.bytes[..]).expect("an XorChunk always has its header")
+    }
+}
+
+/// A cursor over the samples of XOR chunk bytes; owns or borrows them through `B`.
+#[derive(Clone)]
+pub struct XorIterator<B> {
+    r: BitReader<B>,
+    total: u16,
+    read: u16,
+    t: i64,
+    v: u64,
+    t_delta: u64,
+    leading: u8,
+    trailing: u8,
+    err: Option<ChunkError>,
+}
+
+impl<B> fmt::Debug for XorIterator<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("XorIterator")
+            .field("total", &self.total)
+            .field("read", &self.read)
+            .finish()
+    }
+}
+
+impl<B: AsRef<[u8]>> XorIterator<B> {
+    /// A cursor over encoded chunk bytes (header included).
+    pub fn new(data: B) -> Result<Self, ChunkError> {
+        let d = data.as_ref();
+        if d.len() < XOR_HEADER_SIZE {
+            return Err(ChunkError::NoHeader);
+        }
+        let total = u16::from_be_bytes([d[0], d[1]]);
+        Ok(XorIterator {
+            r: BitReader::new(data, XOR_HEADER_SIZE),
+            total,
+            read: 0,
+            t: i64::MIN,
+            v: 0,
+            t_delta: 0,
+            leading: 0xff,
+            trailing: 0,
+            err: None,
+        })
+    }
+
+    /// The number of samples the header announces.
+    pub fn num_samples(&self) -> u16 {
+        self.total
+    }
+
+    fn bits_consumed(&self) -> usize {
+        self.r.pos * 8 - self.r.valid as usize
+    }
+
+    fn fail(&mut self, overlong: bool) -> bool {
+        self.err = Some(if overlong {
+            ChunkError::BadVarint { decoded: self.read }
+        } else {
+            ChunkError::Truncated {
+                announced: self.total,
+                decoded: self.read,
+            }
+        });
+        false
+    }
+
+    /// Advances to the next sample; false at the end or on corrupt data (see `err`).
+    // A cursor with `at`/`seek`/`err` like `SampleIterator`, not an `Iterator`: the hot loop
+    // avoids building an `Option` per sample.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> bool {
+        if self.err.is_some() || self.read == self.total {
+            return false;
+        }
+        match self.read {
+            0 => {
+                let t = match self.r.read_varint() {
+                    Ok(t) => t,
+                    Err(o) => return self.fail(o),
+                };
+                let Some(v) = self.r.read_bits(64) else {
+                    return self.fail(false);
+                };
+                self.t = t;
+                self.v = v;
+                self.read = 1;
+                true
+            }
+            1 => {
+                let d = match self.r.read_uvarint() {
+                    Ok(d) => d,
+                    Err(o) => return self.fail(o),
+                };
+                self.t_delta = d;
+                self.t = self.t.wrapping_add(d as i64);
+                self.read_value()
+            }
+            _ => {
+                // The bucket prefix is up to four bits: 0, 10, 110, 1110 or 1111.
+                let mut prefix = 0u8;
+                for _ in 0..4 {
+                    let Some(bit) = self.r.read_bit() else {
+                        return self.fail(false);
+                    };
+                    prefix = (prefix << 1) | u8::from(bit);
+                    if !bit {
+                        break;
+                    }
+                }
+                let dod = match prefix {
+                    0b0 => 0i64,
+                    0b1111 => match self.r.read_bits(64) {
+                        Some(b) => b as i64,
+                        None => return self.fail(false),
+                    },
+                    _ => {
+                        let size = match prefix {
+                            0b10 => 14,
+                            0b110 => 17,
+                            _ => 20,
+                        };
+                        let Some(mut b) = self.r.read_small(size) else {
+                            return self.fail(false);
+                        };
+                        // Values above the positive limit are negative numbers in two's complement.
+                        if b > 1 << (size - 1) {
+                            b = b.wrapping_sub(1 << size);
+                        }
+                        b as i64
+                    }
+                };
+                self.t_delta = self.t_delta.wrapping_add(dod as u64);
+                self.t = self.t.wrapping_add(self.t_delta as i64);
+                self.read_value()
+            }
+        }
+    }
+
+    fn read_value(&mut self) -> bool {
+        let Some(changed) = self.r.read_bit() else {
+            return self.fail(false);
+        };
+        if changed {
+            let Some(new_window) = self.r.read_bit() else {
+                return self.fail(false);
+            };
+            let sig = if new_window {
+                let Some(leading) = self.r.read_small(5) else {
+                    return self.fail(false);
+                };
+                let Some(sig) = self.r.read_small(6) else {
+                    return self.fail(false);
+                };
+                let sig = if sig == 0 { 64 } else { sig as u32 };
+                if leading as u32 + sig > 64 {
+                    return self.fail(false);
+                }
+                self.leading = leading as u8;
+                self.trailing = (64 - leading as u32 - sig) as u8;
+                sig
+            } else if self.leading == 0xff {
+                // `10` (reuse the window) before any window exists: no encoder writes that.
+                return self.fail(false);
+            } else {
+                64 - u32::from(self.leading) - u32::from(self.trailing)
+            };
+            let Some(bits) = self.r.read_bits(sig) else {
+                return self.fail(false);
+            };
+            self.v ^= bits << self.trailing;
+        }
+        self.read += 1;
+        true
+    }
+
+    /// Advances to the first sample at or after `t`; never moves backwards.
+    pub fn seek(&mut self, t: i64) -> bool {
+        if self.err.is_some() {
+            return false;
+        }
+        while self.read == 0 || self.t < t {
+            if !self.next() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The current sample.
+    pub fn at(&self) -> (i64, f64) {
+        (self.t, f64::from_bits(self.v))
+    }
+
+    /// The current timestamp.
+    pub fn at_t(&self) -> i64 {
+        self.t
+    }
+
+    /// Why iteration stopped early, if it did.
+    pub fn err(&self) -> Option<&ChunkError> {
+        self.err.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use watchfire_model::{STALE_NAN_BITS, stale_nan};
+
+    fn decode(bytes: &[u8]) -> Vec<(i64, u64)> {
+        let mut it = XorIterator::new(bytes).unwrap();
+        let mut out = Vec::new();
+        while it.next() {
+            let (t, v) = it.at();
+            out.push((t, v.to_bits()));
+        }
+        assert!(it.err().is_none(), "{:?}", it.err());
+        out
+    }
+
+    fn encode(samples: &[(i64, f64)]) -> XorChunk {
+        let mut c = XorChunk::new();
+        for &(t, v) in samples {
+            c.append(t, v).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn matches_prometheus_bytes_for_a_regular_series() {
+        // Worked by hand from the format: count 3; varint(1000) = zigzag 2000 = d0 0f; 1.0 as
+        // f64 BE; uvarint(15) = 0f; 2.0 xor 1.0 = 0x7ff0... → leading 1, sig 11 → `11 00001
+        // 001011 11111111111`; dod 0 → `0`; value 2.0 unchanged → `0`.
+        let c = encode(&[(1000, 1.0), (1015, 2.0), (1030, 2.0)]);
+        let b = c.bytes();
+        assert_eq!(&b[..2], &[0, 3]);
+        assert_eq!(&b[2..4], &[0xd0, 0x0f]);
+        assert_eq!(&b[4..12], &1.0f64.to_bits().to_be_bytes());
+        assert_eq!(b[12], 0x0f);
+        // Bits after the t1 delta: 1 1 00001 001011 11111111111 0 0 → padded to 4 bytes.
+        let bits = "11000010010111111111111100";
+        let mut expect = Vec::new();
+        for chunk in bits.as_bytes().chunks(8) {
+            let mut byte = 0u8;
+            for (i, c) in chunk.iter().enumerate() {
+                if *c == b'1' {
+                    byte |= 0x80 >> i;
+                }
+            }
+            expect.push(byte);
+        }
+        assert_eq!(&b[13..], &expect[..]);
+        assert_eq!(
+            decode(b),
+            vec![
+                (1000, 1.0f64.to_bits()),
+                (1015, 2.0f64.to_bits()),
+                (1030, 2.0f64.to_bits())
+            ]
+        );
+    }
+
+    #[test]
+    fn special_floats_survive_bit_exact() {
+        let vals = [
+            stale_nan(),
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE / 3.0,
+        ];
+        let samples: Vec<(i64, f64)> = vals.iter().enumerate().map(|(i, v)| (i as i64 * 10, *v)).collect();
+        let got = decode(encode(&samples).bytes());
+        assert_eq!(got[0].1, STALE_NAN_BITS);
+        let want: Vec<(i64, u64)> = samples.iter().map(|(t, v)| (*t, v.to_bits())).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn seek_is_forward_only() {
+        let c = encode(&[(10, 1.0), (20, 2.0), (30, 3.0)]);
+        let mut it = c.iter();
+        assert!(it.seek(15));
+        assert_eq!(it.at(), (20, 2.0));
+        assert!(it.seek(0));
+        assert_eq!(it.at_t(), 20);
+        assert!(it.seek(30));
+        assert!(!it.seek(31));
+    }
+
+    #[test]
+    fn truncated_chunk_is_an_error_not_a_panic() {
+        let c = encode(&[(10, 1.0), (20, 2.5), (35, 3.25), (36, -7.0)]);
+        for cut in 0..c.bytes().len() {
+            let Ok(mut it) = XorIterator::new(&c.bytes()[..cut]) else {
+                assert!(cut < 2);
+                continue;
+            };
+            while it.next() {}
+            assert!(it.err().is_some(), "cut at {cut} decoded silently");
+        }
+    }
+
+    #[test]
+    fn full_chunk_refuses_appends() {
+        let mut c = XorChunk::new();
+        for t in 0..u16::MAX as i64 {
+            c.append(t, 1.0).unwrap();
+        }
+        assert_eq!(c.append(1 << 20, 1.0), Err(ChunkError::Full));
+        assert_eq!(decode(c.bytes()).len(), u16::MAX as usize);
+    }
+
+    fn any_float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            Just(stale_nan()),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0),
+            Just(0.0),
+            Just(1.0),
+            (0u64..1 << 52).prop_map(f64::from_bits),
+            (-1000i32..1000).prop_map(f64::from),
+        ]
+    }
+
+    fn any_timestamps() -> impl Strategy<Value = Vec<i64>> {
+        prop_oneof![
+            // Irregular but increasing, crossing every delta-of-delta bucket.
+            (
+                any::<i32>(),
+                proptest::collection::vec(
+                    prop_oneof![Just(15_000i64), 0i64..100, 0i64..20_000, 0i64..600_000, 0i64..(1 << 40)],
+                    0..300,
+                )
+            )
+                .prop_map(|(start, deltas)| {
+                    let mut t = i64::from(start);
+                    let mut out = vec![t];
+                    for d in deltas {
+                        t += d;
+                        out.push(t);
+                    }
+                    out
+                }),
+            // Anything at all, including decreasing and extreme values.
+            proptest::collection::vec(any::<i64>(), 1..50),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips_any_samples(ts in any_timestamps(), vs in proptest::collection::vec(any_float(), 300)) {
+            let samples: Vec<(i64, f64)> = ts.iter().zip(vs.iter().cycle()).map(|(t, v)| (*t, *v)).collect();
+            let c = encode(&samples);
+            let want: Vec<(i64, u64)> = samples.iter().map(|(t, v)| (*t, v.to_bits())).collect();
+            prop_assert_eq!(decode(c.bytes()), want.clone());
+            prop_assert_eq!(c.num_samples() as usize, samples.len());
+            // Reopening for append continues the same stream.
+            let mut reopened = XorChunk::from_bytes(c.bytes().to_vec()).unwrap();
+            let mut direct = c.clone();
+            reopened.append(ts[ts.len() - 1].wrapping_add(7), 42.5).unwrap();
+            direct.append(ts[ts.len() - 1].wrapping_add(7), 42.5).unwrap();
+            prop_assert_eq!(reopened.bytes(), direct.bytes());
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(mut it) = XorIterator::new(&bytes[..]) {
+                let mut n = 0;
+                while it.next() { n += 1; }
+                prop_assert!(n <= it.num_samples() as usize);
+            }
+        }
+    }
+}

@@ -1,0 +1,1341 @@
+//! The head: every series with its recent samples, in memory except for full chunks, which live
+//! in the chunk store (memory-mapped files when the head belongs to a [`crate::Db`]).
+//!
+//! Series live in two striped maps, by reference and by label hash (upstream `stripeSeries`).
+//! Each series keeps one open XOR chunk on the heap and the references of its full chunks.
+//! Appenders buffer samples; `commit` validates them again, writes them to the WAL and then
+//! applies them while holding the isolation lock for writing, so a querier, which snapshots its
+//! series under the same lock for reading, sees every commit whole or not at all. Commits are
+//! serialised by one mutex, which makes WAL order and apply order the same: replay rebuilds
+//! exactly what queries saw.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use watchfire_model::{Labels, METRIC_NAME, Matcher, Sample, Timestamp};
+use watchfire_storage::{
+    self as storage, Appendable, Appender, HeadStats, Metadata, NameCount, Querier, Queryable, SampleIterator,
+    SelectHints, Series, SeriesRef, SeriesSet, TsdbStatus,
+};
+
+use crate::Error;
+use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, XorChunk, XorIterator};
+use crate::chunks_head::{ChunkDiskMapper, MappedChunk};
+use crate::index::MemPostings;
+use crate::record::{self, RefMetadata, RefSample};
+use crate::wal::Wal;
+
+/// Options of the head.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadOptions {
+    /// Chunks never span a multiple of this range (upstream `chunkRange`, the 2h block range),
+    /// and appends older than half of it behind the newest sample are out of bounds.
+    pub chunk_range: i64,
+    /// Target samples per chunk (upstream `--storage.tsdb.samples-per-chunk`).
+    pub samples_per_chunk: u16,
+    /// Number of lock stripes of the series maps (a power of two).
+    pub stripe_size: usize,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions {
+            chunk_range: 2 * 3600 * 1000,
+            samples_per_chunk: 120,
+            stripe_size: 1024,
+        }
+    }
+}
+
+/// Counters of the head; names follow upstream's self-metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// `prometheus_tsdb_head_samples_appended_total`
+    pub samples_appended: AtomicU64,
+    /// `prometheus_tsdb_head_series_created_total`
+    pub series_created: AtomicU64,
+    /// `prometheus_tsdb_out_of_order_samples_total`
+    pub out_of_order_samples: AtomicU64,
+    /// `prometheus_tsdb_out_of_bound_samples_total`
+    pub out_of_bound_samples: AtomicU64,
+    /// Duplicate timestamps with a different value (upstream counts them as out of order).
+    pub duplicate_samples: AtomicU64,
+    /// Samples valid when appended but out of order by the time their commit ran, because
+    /// another appender committed newer samples of the same series first.
+    pub commit_dropped_samples: AtomicU64,
+    /// `prometheus_tsdb_wal_corruptions_total`: torn or corrupt WAL tails cut on open.
+    pub wal_corruptions: AtomicU64,
+    /// Damaged head chunk files cut on open (`prometheus_tsdb_mmap_chunk_corruptions_total`).
+    pub mmap_chunk_corruptions: AtomicU64,
+    /// WAL samples or chunks whose series record was missing (upstream logs "unknown series
+    /// references").
+    pub replay_unknown_refs: AtomicU64,
+    /// Full chunks kept on the heap because writing them to a chunk file failed.
+    pub chunk_write_failures: AtomicU64,
+}
+
+impl Metrics {
+    fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A full chunk of a series.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChunkMeta {
+    pub(crate) r: u64,
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+}
+
+/// Chunk references with this bit set point into the heap store instead of a file.
+const HEAP_REF: u64 = 1 << 63;
+
+/// Where full chunks go: mapped files, or the heap for an in-memory head and as the fallback
+/// when a file write fails.
+#[derive(Debug)]
+pub(crate) struct ChunkStore {
+    pub(crate) disk: Option<ChunkDiskMapper>,
+    heap: RwLock<Vec<Arc<[u8]>>>,
+}
+
+#[derive(Clone, Debug)]
+enum ChunkBytes {
+    Mapped(MappedChunk),
+    Heap(Arc<[u8]>),
+}
+
+impl AsRef<[u8]> for ChunkBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Mapped(m) => m.as_ref(),
+            ChunkBytes::Heap(h) => h,
+        }
+    }
+}
+
+impl ChunkStore {
+    fn write(&self, series: u64, min_t: i64, max_t: i64, data: &[u8], metrics: &Metrics) -> u64 {
+        if let Some(d) = &self.disk {
+            match d.write(series, min_t, max_t, Encoding::Xor as u8, data) {
+                Ok(r) => return r,
+                Err(_) => Metrics::inc(&metrics.chunk_write_failures),
+            }
+        }
+        let mut heap = self.heap.write().unwrap_or_else(|e| e.into_inner());
+        heap.push(Arc::from(data));
+        HEAP_REF | (heap.len() as u64 - 1)
+    }
+
+    fn read(&self, r: u64) -> Result<ChunkBytes, Error> {
+        if r & HEAP_REF != 0 {
+            let heap = self.heap.read().unwrap_or_else(|e| e.into_inner());
+            return heap
+                .get((r & !HEAP_REF) as usize)
+                .cloned()
+                .map(ChunkBytes::Heap)
+                .ok_or_else(|| Error::Corruption {
+                    file: "<heap chunks>".into(),
+                    offset: r & !HEAP_REF,
+                    reason: "unknown heap chunk".into(),
+                });
+        }
+        match &self.disk {
+            Some(d) => d.chunk(r).map(ChunkBytes::Mapped),
+            None => Err(Error::Corruption {
+                file: "<no chunk files>".into(),
+                offset: r,
+                reason: "file chunk in a memory head".into(),
+            }),
+        }
+    }
+}
+
+/// One series in the head.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) labels: Labels,
+    pub(crate) chunks: Vec<ChunkMeta>,
+    open: Option<XorChunk>,
+    open_min_t: i64,
+    /// Timestamp at which the open chunk is cut (upstream `nextAt`).
+    next_at: i64,
+    /// Whether the series record is in the WAL.
+    pub(crate) logged: bool,
+}
+
+/// End of the chunk range holding `t` (upstream `rangeForTimestamp`; Go division truncates).
+fn range_end(t: i64, width: i64) -> i64 {
+    (t / width) * width + width
+}
+
+/// Upstream `computeChunkEndTime`: once a chunk holds a quarter of its target, spread the rest
+/// of the range evenly over the chunks the current rate will need.
+fn chunk_end(start: i64, cur: i64, max: i64, ratio_to_full: f64) -> i64 {
+    let n = (max - start) as f64 / ((cur - start + 1) as f64 * ratio_to_full);
+    if n <= 1.0 {
+        return max;
+    }
+    (start as f64 + (max - start) as f64 / n.floor()) as i64
+}
+
+impl MemSeries {
+    fn new(labels: Labels) -> Self {
+        MemSeries {
+            labels,
+            chunks: Vec::new(),
+            open: None,
+            open_min_t: i64::MIN,
+            next_at: i64::MIN,
+            logged: false,
+        }
+    }
+
+    /// Timestamp and value bits of the newest sample.
+    fn last(&self) -> Option<(i64, u64)> {
+        if let Some(c) = &self.open
+            && c.num_samples() > 0
+        {
+            return Some((c.last_t(), c.last_v().to_bits()));
+        }
+        // Only a full chunk: its last value is not kept, so duplicates against it are judged
+        // by timestamp alone (that only happens right after restart, before a new sample).
+        self.chunks.last().map(|c| (c.max_t, u64::MAX))
+    }
+
+    fn last_t(&self) -> i64 {
+        self.last().map_or(i64::MIN, |(t, _)| t)
+    }
+
+    fn cut(&mut self, series_ref: u64, t: i64, opts: &HeadOptions, store: &ChunkStore, metrics: &Metrics) {
+        if let Some(old) = self.open.take()
+            && old.num_samples() > 0
+        {
+            let r = store.write(series_ref, self.open_min_t, old.last_t(), old.bytes(), metrics);
+            self.chunks.push(ChunkMeta {
+                r,
+                min_t: self.open_min_t,
+                max_t: old.last_t(),
+            });
+        }
+        let mut c = XorChunk::new();
+        c.shrink_to_fit();
+        self.open = Some(c);
+        self.open_min_t = t;
+        self.next_at = range_end(t, opts.chunk_range);
+    }
+
+    /// Appends a sample newer than every stored one; returns false (and stores nothing) for an
+    /// older or equal timestamp.
+    fn append(
+        &mut self,
+        series_ref: u64,
+        t: i64,
+        v: f64,
+        opts: &HeadOptions,
+        store: &ChunkStore,
+        metrics: &Metrics,
+    ) -> bool {
+        if t <= self.last_t() {
+            return false;
+        }
+        let spc = opts.samples_per_chunk.max(4);
+        match &self.open {
+            None => self.cut(series_ref, t, opts, store, metrics),
+            Some(c) => {
+                let n = c.num_samples();
+                if n == spc / 4 {
+                    self.next_at = chunk_end(self.open_min_t, c.last_t(), self.next_at, 4.0);
+                }
+                if t >= self.next_at || n >= spc.saturating_mul(2) || c.bytes().len() > MAX_BYTES_BEFORE_APPEND {
+                    self.cut(series_ref, t, opts, store, metrics);
+                }
+            }
+        }
+        let c = self.open.as_mut().expect("cut installs an open chunk");
+        if c.append(t, v).is_err() {
+            // Unreachable with the cut rules above (at most 2 × samples_per_chunk samples).
+            self.cut(series_ref, t, opts, store, metrics);
+            return self.open.as_mut().is_some_and(|c| c.append(t, v).is_ok());
+        }
+        true
+    }
+
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.chunks.capacity() * std::mem::size_of::<ChunkMeta>()
+            + self.open.as_ref().map_or(0, XorChunk::heap_bytes)
+    }
+}
+
+type SeriesHandle = Arc<Mutex<MemSeries>>;
+
+/// Hashes the `u64` keys of the series maps (sequential references, label hashes) with one
+/// multiply instead of SipHash, which dominated lookups. The high half is folded in because
+/// keys within one stripe share their low bits.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RefHasher(u64);
+
+impl std::hash::Hasher for RefHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+pub(crate) type RefMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<RefHasher>>;
+
+fn lock(s: &SeriesHandle) -> MutexGuard<'_, MemSeries> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Label hash → reference, with a side table for the (astronomically rare) hash collisions,
+/// as upstream's `seriesHashmap`.
+#[derive(Debug, Default)]
+struct HashStripe {
+    unique: RefMap<(Labels, u64)>,
+    conflicts: HashMap<Labels, u64>,
+}
+
+impl HashStripe {
+    fn get(&self, hash: u64, labels: &Labels) -> Option<u64> {
+        match self.unique.get(&hash) {
+            Some((l, r)) if l == labels => Some(*r),
+            Some(_) => self.conflicts.get(labels).copied(),
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, hash: u64, labels: Labels, r: u64) {
+        match self.unique.get(&hash) {
+            Some(_) => {
+                self.conflicts.insert(labels, r);
+            }
+            None => {
+                self.unique.insert(hash, (labels, r));
+            }
+        }
+    }
+}
+
+/// State serialised by the commit lock.
+#[derive(Debug)]
+pub(crate) struct CommitState {
+    pub(crate) wal: Option<Wal>,
+    pub(crate) broken: Option<String>,
+    buf: Vec<u8>,
+}
+
+/// The in-memory head.
+#[derive(Debug)]
+pub struct Head {
+    opts: HeadOptions,
+    by_ref: Box<[RwLock<RefMap<SeriesHandle>>]>,
+    by_hash: Box<[RwLock<HashStripe>]>,
+    postings: MemPostings,
+    next_ref: AtomicU64,
+    num_series: AtomicU64,
+    min_t: AtomicI64,
+    max_t: AtomicI64,
+    pub(crate) chunks: ChunkStore,
+    pub(crate) commit: Mutex<CommitState>,
+    isolation: RwLock<()>,
+    metadata: Mutex<HashMap<u64, Metadata>>,
+    metrics: Metrics,
+}
+
+impl Head {
+    /// A head without WAL or chunk files: nothing survives the process.
+    pub fn in_memory(opts: HeadOptions) -> Arc<Head> {
+        Arc::new(Head::new(opts, None, None))
+    }
+
+    pub(crate) fn new(opts: HeadOptions, wal: Option<Wal>, disk: Option<ChunkDiskMapper>) -> Head {
+        let stripes = opts.stripe_size.max(1).next_power_of_two();
+        Head {
+            opts,
+            by_ref: (0..stripes).map(|_| RwLock::default()).collect(),
+            by_hash: (0..stripes).map(|_| RwLock::default()).collect(),
+            postings: MemPostings::new(),
+            next_ref: AtomicU64::new(1),
+            num_series: AtomicU64::new(0),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            chunks: ChunkStore {
+                disk,
+                heap: RwLock::default(),
+            },
+            commit: Mutex::new(CommitState {
+                wal,
+                broken: None,
+                buf: Vec::new(),
+            }),
+            isolation: RwLock::new(()),
+            metadata: Mutex::default(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The head's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Number of series.
+    pub fn num_series(&self) -> u64 {
+        self.num_series.load(Ordering::Relaxed)
+    }
+
+    /// Oldest sample timestamp, `i64::MAX` when empty.
+    pub fn min_time(&self) -> Timestamp {
+        self.min_t.load(Ordering::Relaxed)
+    }
+
+    /// Newest sample timestamp, `i64::MIN` when empty.
+    pub fn max_time(&self) -> Timestamp {
+        self.max_t.load(Ordering::Relaxed)
+    }
+
+    /// Metadata last committed for a series.
+    pub fn metadata(&self, labels: &Labels) -> Option<Metadata> {
+        let r = self.lookup(labels)?;
+        self.metadata.lock().unwrap_or_else(|e| e.into_inner()).get(&r).cloned()
+    }
+
+    /// The oldest timestamp an append may have (upstream `appendableMinValidTime` without
+    /// blocks: half a chunk range behind the newest sample).
+    fn min_valid_time(&self) -> i64 {
+        let max = self.max_time();
+        if max == i64::MIN {
+            i64::MIN
+        } else {
+            max.saturating_sub(self.opts.chunk_range / 2)
+        }
+    }
+
+    fn ref_stripe(&self, r: u64) -> &RwLock<RefMap<SeriesHandle>> {
+        &self.by_ref[(r as usize) & (self.by_ref.len() - 1)]
+    }
+
+    fn hash_stripe(&self, hash: u64) -> &RwLock<HashStripe> {
+        &self.by_hash[(hash as usize) & (self.by_hash.len() - 1)]
+    }
+
+    pub(crate) fn series(&self, r: u64) -> Option<SeriesHandle> {
+        self.ref_stripe(r)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&r)
+            .cloned()
+    }
+
+    fn lookup(&self, labels: &Labels) -> Option<u64> {
+        let hash = labels.stable_hash();
+        self.hash_stripe(hash)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash, labels)
+    }
+
+    /// The series with `labels`, created with reference `want` (replay) or a fresh one.
+    pub(crate) fn get_or_create(&self, labels: &Labels, want: Option<u64>) -> (u64, SeriesHandle, bool) {
+        let hash = labels.stable_hash();
+        if let Some(r) = self
+            .hash_stripe(hash)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash, labels)
+            && let Some(s) = self.series(r)
+        {
+            return (r, s, false);
+        }
+        let mut stripe = self.hash_stripe(hash).write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = stripe.get(hash, labels)
+            && let Some(s) = self.series(r)
+        {
+            return (r, s, false);
+        }
+        let r = match want {
+            Some(r) => {
+                self.next_ref.fetch_max(r + 1, Ordering::Relaxed);
+                r
+            }
+            None => self.next_ref.fetch_add(1, Ordering::Relaxed),
+        };
+        let s: SeriesHandle = Arc::new(Mutex::new(MemSeries::new(labels.clone())));
+        // Publish by reference first so a concurrent lookup that finds the hash entry also
+        // finds the series.
+        self.ref_stripe(r)
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(r, s.clone());
+        stripe.insert(hash, labels.clone(), r);
+        drop(stripe);
+        self.postings.add(r, labels);
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        Metrics::inc(&self.metrics.series_created);
+        (r, s, true)
+    }
+
+    /// Appends a replayed sample (no bounds check; older samples are skipped).
+    pub(crate) fn replay_sample(&self, s: &SeriesHandle, r: u64, t: i64, v: f64) {
+        if lock(s).append(r, t, v, &self.opts, &self.chunks, &self.metrics) {
+            self.min_t.fetch_min(t, Ordering::Relaxed);
+            self.max_t.fetch_max(t, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn attach_chunks(&self, s: &SeriesHandle, chunks: Vec<ChunkMeta>) {
+        let mut g = lock(s);
+        for c in chunks {
+            // Chunks come in file order; skip any that would overlap what precedes them.
+            if g.chunks.last().is_some_and(|p| c.min_t <= p.max_t) {
+                continue;
+            }
+            self.min_t.fetch_min(c.min_t, Ordering::Relaxed);
+            self.max_t.fetch_max(c.max_t, Ordering::Relaxed);
+            g.chunks.push(c);
+        }
+        g.logged = true;
+    }
+
+    pub(crate) fn set_metadata(&self, r: u64, m: Metadata) {
+        self.metadata.lock().unwrap_or_else(|e| e.into_inner()).insert(r, m);
+    }
+
+    fn all_series(&self) -> Vec<(u64, SeriesHandle)> {
+        let mut out = Vec::with_capacity(self.num_series() as usize);
+        for stripe in self.by_ref.iter() {
+            out.extend(
+                stripe
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .map(|(r, s)| (*r, s.clone())),
+            );
+        }
+        out
+    }
+
+    /// Approximate heap bytes of series structures, open chunks, label sets and the index, for
+    /// memory-per-series measurements.
+    pub fn approx_heap_bytes(&self) -> usize {
+        let mut total = 0;
+        for (_, s) in self.all_series() {
+            let g = lock(&s);
+            // Arc counters and mutex around the series, plus map entries in both stripes.
+            total += g.heap_bytes() + 24 + 2 * 40 + g.labels.heap_bytes();
+        }
+        let mut postings = 0usize;
+        self.postings
+            .for_each_pair(|n, v, count| postings += n.len() + v.len() + 64 + count * 8);
+        total + postings + self.num_series() as usize * 8
+    }
+
+    /// A new appender.
+    pub fn appender(self: &Arc<Self>) -> HeadAppender {
+        HeadAppender {
+            head: self.clone(),
+            samples: Vec::new(),
+            handles: Vec::new(),
+            pending: RefMap::default(),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// A querier over `[mint, maxt]`.
+    pub fn querier(self: &Arc<Self>, mint: Timestamp, maxt: Timestamp) -> HeadQuerier {
+        HeadQuerier {
+            head: self.clone(),
+            mint,
+            maxt,
+        }
+    }
+
+    /// Head statistics for `/api/v1/status/tsdb`.
+    pub fn status(&self, limit: usize) -> TsdbStatus {
+        let mut chunk_count = 0u64;
+        for (_, s) in self.all_series() {
+            let g = lock(&s);
+            chunk_count += g.chunks.len() as u64 + u64::from(g.open.as_ref().is_some_and(|c| c.num_samples() > 0));
+        }
+        let mut pairs = 0u64;
+        let mut by_metric = Vec::new();
+        let mut values_per_name: HashMap<String, u64> = HashMap::new();
+        let mut bytes_per_name: HashMap<String, u64> = HashMap::new();
+        let mut by_pair = Vec::new();
+        self.postings.for_each_pair(|n, v, count| {
+            pairs += 1;
+            if n == METRIC_NAME {
+                by_metric.push(NameCount {
+                    name: v.to_owned(),
+                    value: count as u64,
+                });
+            }
+            *values_per_name.entry(n.to_owned()).or_default() += 1;
+            // Upstream sums the value lengths of each name once per value, not per series.
+            *bytes_per_name.entry(n.to_owned()).or_default() += v.len() as u64;
+            by_pair.push(NameCount {
+                name: format!("{n}={v}"),
+                value: count as u64,
+            });
+        });
+        let top = |mut v: Vec<NameCount>| {
+            v.sort_by(|a, b| b.value.cmp(&a.value).then_with(|| a.name.cmp(&b.name)));
+            v.truncate(limit);
+            v
+        };
+        let to_vec = |m: HashMap<String, u64>| m.into_iter().map(|(name, value)| NameCount { name, value }).collect();
+        TsdbStatus {
+            head_stats: HeadStats {
+                num_series: self.num_series(),
+                num_label_pairs: pairs,
+                chunk_count,
+                min_time: self.min_time(),
+                max_time: self.max_time(),
+            },
+            series_count_by_metric_name: top(by_metric),
+            label_value_count_by_label_name: top(to_vec(values_per_name)),
+            memory_in_bytes_by_label_name: top(to_vec(bytes_per_name)),
+            series_count_by_label_value_pair: top(by_pair),
+        }
+    }
+
+    /// Writes buffered chunk bytes and fsyncs the WAL.
+    pub fn flush(&self) -> Result<(), Error> {
+        let mut c = self.commit.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = c.wal.as_mut() {
+            w.sync()?;
+        }
+        if let Some(d) = &self.chunks.disk {
+            d.close()?;
+        }
+        Ok(())
+    }
+}
+
+/// Buffers samples for one commit. See [`Appender`].
+#[derive(Debug)]
+pub struct HeadAppender {
+    head: Arc<Head>,
+    samples: Vec<RefSample>,
+    /// The series of each sample, so commit needs no lookups.
+    handles: Vec<SeriesHandle>,
+    /// Newest pending timestamp and value bits per series in this appender.
+    pending: RefMap<(i64, u64)>,
+    metadata: Vec<RefMetadata>,
+}
+
+impl HeadAppender {
+    fn resolve(&self, series_ref: Option<SeriesRef>, labels: &Labels) -> storage::Result<(u64, SeriesHandle)> {
+        if let Some(SeriesRef(r)) = series_ref
+            && let Some(s) = self.head.series(r)
+            && lock(&s).labels == *labels
+        {
+            return Ok((r, s));
+        }
+        if labels.is_empty() {
+            return Err(storage::Error::InvalidSample("empty labelset".into()));
+        }
+        let (r, s, _) = self.head.get_or_create(labels, None);
+        Ok((r, s))
+    }
+
+    /// Validates and applies the buffered samples; see the module documentation.
+    fn do_commit(&mut self) -> Result<(), storage::Error> {
+        let head = self.head.clone();
+        let mut state = head.commit.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = &state.broken {
+            return Err(Error::WalBroken(why.clone()).into());
+        }
+        // Validate again: another appender may have committed newer samples since `append`.
+        let mut handles: Vec<SeriesHandle> = Vec::with_capacity(self.samples.len());
+        let mut new_series: Vec<(u64, Labels)> = Vec::new();
+        let mut new_refs: HashSet<u64, std::hash::BuildHasherDefault<RefHasher>> = HashSet::default();
+        let mut kept = Vec::with_capacity(self.samples.len());
+        // `append` keeps each series' samples in this appender increasing, so comparing each
+        // with the committed newest sample is enough.
+        for (s, h) in self.samples.iter().zip(self.handles.drain(..)) {
+            let g = lock(&h);
+            if s.t <= g.last_t() {
+                Metrics::inc(&head.metrics.commit_dropped_samples);
+                continue;
+            }
+            if !g.logged && new_refs.insert(s.r) {
+                new_series.push((s.r, g.labels.clone()));
+            }
+            drop(g);
+            kept.push(*s);
+            handles.push(h);
+        }
+        for m in &self.metadata {
+            if let Some(h) = head.series(m.r) {
+                let g = lock(&h);
+                if !g.logged && new_refs.insert(m.r) {
+                    new_series.push((m.r, g.labels.clone()));
+                }
+            }
+        }
+        let CommitState { wal, broken, buf } = &mut *state;
+        if let Some(wal) = wal.as_mut() {
+            buf.clear();
+            let mut ends = Vec::new();
+            if !new_series.is_empty() {
+                record::encode_series(new_series.iter().map(|(r, l)| (*r, l)), buf);
+                ends.push(buf.len());
+            }
+            if !kept.is_empty() {
+                record::encode_samples(&kept, buf);
+                ends.push(buf.len());
+            }
+            if !self.metadata.is_empty() {
+                record::encode_metadata(&self.metadata, buf);
+                ends.push(buf.len());
+            }
+            let mut recs: Vec<&[u8]> = Vec::with_capacity(ends.len());
+            let mut start = 0;
+            for end in ends {
+                recs.push(&buf[start..end]);
+                start = end;
+            }
+            if let Err(e) = wal.log(&recs) {
+                *broken = Some(e.to_string());
+                return Err(e.into());
+            }
+        }
+        for (r, _) in &new_series {
+            if let Some(h) = head.series(*r) {
+                lock(&h).logged = true;
+            }
+        }
+        {
+            let _visible = head.isolation.write().unwrap_or_else(|e| e.into_inner());
+            let (mut min, mut max) = (i64::MAX, i64::MIN);
+            for (s, h) in kept.iter().zip(&handles) {
+                if lock(h).append(s.r, s.t, s.v, &head.opts, &head.chunks, &head.metrics) {
+                    min = min.min(s.t);
+                    max = max.max(s.t);
+                }
+            }
+            head.min_t.fetch_min(min, Ordering::Relaxed);
+            head.max_t.fetch_max(max, Ordering::Relaxed);
+            head.metrics
+                .samples_appended
+                .fetch_add(kept.len() as u64, Ordering::Relaxed);
+        }
+        for m in self.metadata.drain(..) {
+            head.set_metadata(
+                m.r,
+                Metadata {
+                    metric_type: storage::MetricType::from_code(m.metric_type),
+                    unit: m.unit,
+                    help: m.help,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.samples.clear();
+        self.handles.clear();
+        self.pending.clear();
+        self.metadata.clear();
+    }
+}
+
+impl Appender for HeadAppender {
+    fn append(
+        &mut self,
+        series_ref: Option<SeriesRef>,
+        labels: &Labels,
+        t: Timestamp,
+        v: f64,
+    ) -> storage::Result<SeriesRef> {
+        let (r, s) = self.resolve(series_ref, labels)?;
+        let head = &self.head;
+        if t < head.min_valid_time() {
+            Metrics::inc(&head.metrics.out_of_bound_samples);
+            return Err(storage::Error::OutOfBounds);
+        }
+        let last = match self.pending.get(&r) {
+            Some(&p) => Some(p),
+            None => lock(&s).last(),
+        };
+        if let Some((lt, lv)) = last {
+            if t < lt {
+                Metrics::inc(&head.metrics.out_of_order_samples);
+                return Err(storage::Error::OutOfOrderSample);
+            }
+            if t == lt {
+                if lv == v.to_bits() {
+                    return Ok(SeriesRef(r));
+                }
+                Metrics::inc(&head.metrics.duplicate_samples);
+                return Err(storage::Error::DuplicateSampleForTimestamp);
+            }
+        }
+        self.pending.insert(r, (t, v.to_bits()));
+        self.samples.push(RefSample { r, t, v });
+        self.handles.push(s);
+        Ok(SeriesRef(r))
+    }
+
+    fn update_metadata(
+        &mut self,
+        series_ref: Option<SeriesRef>,
+        labels: &Labels,
+        meta: &Metadata,
+    ) -> storage::Result<SeriesRef> {
+        let (r, _) = self.resolve(series_ref, labels)?;
+        self.metadata.push(RefMetadata {
+            r,
+            metric_type: meta.metric_type as u8,
+            unit: meta.unit.clone(),
+            help: meta.help.clone(),
+        });
+        Ok(SeriesRef(r))
+    }
+
+    fn commit(&mut self) -> storage::Result<()> {
+        let res = if self.samples.is_empty() && self.metadata.is_empty() {
+            Ok(())
+        } else {
+            self.do_commit()
+        };
+        self.clear();
+        res
+    }
+
+    fn rollback(&mut self) -> storage::Result<()> {
+        self.clear();
+        Ok(())
+    }
+}
+
+/// A chunk captured by a querier.
+#[derive(Clone, Debug)]
+enum SnapChunk {
+    Stored(ChunkMeta),
+    Open(Arc<[u8]>),
+}
+
+/// Reads the head over a time range.
+#[derive(Debug)]
+pub struct HeadQuerier {
+    head: Arc<Head>,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl HeadQuerier {
+    fn matching(&self, matchers: &[Matcher]) -> Vec<SeriesHandle> {
+        self.head
+            .postings
+            .postings_for_matchers(matchers)
+            .into_iter()
+            .filter_map(|r| self.head.series(r))
+            .collect()
+    }
+
+    /// Captures the chunks of the matching series overlapping the range; series with none are
+    /// left out.
+    fn snapshot(&self, matchers: &[Matcher]) -> Vec<HeadSeries> {
+        let handles = self.matching(matchers);
+        let _visible = self.head.isolation.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            let g = lock(&h);
+            let mut chunks: Vec<SnapChunk> = g
+                .chunks
+                .iter()
+                .filter(|c| c.max_t >= self.mint && c.min_t <= self.maxt)
+                .map(|c| SnapChunk::Stored(*c))
+                .collect();
+            if let Some(c) = &g.open
+                && c.num_samples() > 0
+                && c.last_t() >= self.mint
+                && g.open_min_t <= self.maxt
+            {
+                chunks.push(SnapChunk::Open(Arc::from(c.bytes())));
+            }
+            if !chunks.is_empty() {
+                out.push(HeadSeries {
+                    labels: g.labels.clone(),
+                    chunks: chunks.into(),
+                    head: self.head.clone(),
+                    mint: self.mint,
+                    maxt: self.maxt,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Querier for HeadQuerier {
+    fn select(&self, sorted: bool, _hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet {
+        let mut series = self.snapshot(matchers);
+        if sorted {
+            series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        }
+        Box::new(series.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>)))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
+        if matchers.is_empty() {
+            return Ok(self.head.postings.label_names());
+        }
+        let mut names: Vec<String> = Vec::new();
+        for h in self.matching(matchers) {
+            for l in lock(&h).labels.iter() {
+                if let Err(i) = names.binary_search_by(|n| n.as_str().cmp(l.name)) {
+                    names.insert(i, l.name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
+        if matchers.is_empty() {
+            return Ok(self.head.postings.label_values(name));
+        }
+        let mut values: Vec<String> = Vec::new();
+        for h in self.matching(matchers) {
+            if let Some(v) = lock(&h).labels.get(name)
+                && let Err(i) = values.binary_search_by(|x| x.as_str().cmp(v))
+            {
+                values.insert(i, v.to_owned());
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// One series as a querier captured it.
+#[derive(Debug)]
+struct HeadSeries {
+    labels: Labels,
+    chunks: Arc<[SnapChunk]>,
+    head: Arc<Head>,
+    mint: Timestamp,
+    maxt: Timestamp,
+}
+
+impl Series for HeadSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(HeadIterator {
+            chunks: self.chunks.clone(),
+            head: self.head.clone(),
+            next_chunk: 0,
+            cur: None,
+            mint: self.mint,
+            maxt: self.maxt,
+            err: None,
+            done: false,
+        })
+    }
+}
+
+/// Walks a series' captured chunks in order, skipping whole chunks on `seek` and clipping
+/// samples to the querier's range.
+struct HeadIterator {
+    chunks: Arc<[SnapChunk]>,
+    head: Arc<Head>,
+    next_chunk: usize,
+    cur: Option<XorIterator<ChunkBytes>>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    err: Option<storage::Error>,
+    done: bool,
+}
+
+impl HeadIterator {
+    fn fail(&mut self, e: storage::Error) -> bool {
+        self.err = Some(e);
+        self.finish()
+    }
+
+    fn finish(&mut self) -> bool {
+        self.done = true;
+        self.cur = None;
+        false
+    }
+
+    /// Accepts the position `cur` reached, or ends iteration past the range or on an error.
+    fn settle(&mut self, moved: bool) -> Option<bool> {
+        let it = self.cur.as_ref()?;
+        if moved {
+            return Some(if it.at_t() > self.maxt { self.finish() } else { true });
+        }
+        if let Some(e) = it.err() {
+            let e = storage::Error::engine(e.clone());
+            return Some(self.fail(e));
+        }
+        self.cur = None;
+        None
+    }
+
+    /// Opens the following chunks until one has a sample at or after `t` and positions there.
+    fn seek_in_next_chunks(&mut self, t: Timestamp) -> bool {
+        while self.next_chunk < self.chunks.len() {
+            let c = self.chunks[self.next_chunk].clone();
+            self.next_chunk += 1;
+            let bytes = match c {
+                // Whole chunks before the target are skipped without decoding.
+                SnapChunk::Stored(m) if m.max_t < t => continue,
+                SnapChunk::Stored(m) => match self.head.chunks.read(m.r) {
+                    Ok(b) => b,
+                    Err(e) => return self.fail(e.into()),
+                },
+                SnapChunk::Open(b) => ChunkBytes::Heap(b),
+            };
+            let mut it = match XorIterator::new(bytes) {
+                Ok(it) => it,
+                Err(e) => return self.fail(storage::Error::engine(e)),
+            };
+            let moved = it.seek(t);
+            self.cur = Some(it);
+            if let Some(r) = self.settle(moved) {
+                return r;
+            }
+        }
+        self.finish()
+    }
+}
+
+impl SampleIterator for HeadIterator {
+    fn next(&mut self) -> bool {
+        if self.done {
+            return false;
+        }
+        if let Some(it) = self.cur.as_mut() {
+            let moved = it.next();
+            if let Some(r) = self.settle(moved) {
+                return r;
+            }
+        }
+        self.seek_in_next_chunks(self.mint)
+    }
+
+    fn seek(&mut self, t: Timestamp) -> bool {
+        if self.done {
+            return false;
+        }
+        let t = t.max(self.mint);
+        if let Some(it) = self.cur.as_mut() {
+            if it.at_t() >= t {
+                return true;
+            }
+            let moved = it.seek(t);
+            if let Some(r) = self.settle(moved) {
+                return r;
+            }
+        }
+        self.seek_in_next_chunks(t)
+    }
+
+    fn at(&self) -> Sample {
+        match &self.cur {
+            Some(it) => {
+                let (t, v) = it.at();
+                Sample::new(t, v)
+            }
+            None => Sample::new(i64::MIN, f64::NAN),
+        }
+    }
+
+    fn err(&self) -> Option<&storage::Error> {
+        self.err.as_ref()
+    }
+}
+
+impl std::fmt::Debug for HeadIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadIterator")
+            .field("next_chunk", &self.next_chunk)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// An in-memory head is storage too (for tests and rule unit tests).
+#[derive(Debug, Clone)]
+pub struct MemoryStorage(pub Arc<Head>);
+
+impl Queryable for MemoryStorage {
+    fn querier(&self, mint: Timestamp, maxt: Timestamp) -> storage::Result<Box<dyn Querier>> {
+        Ok(Box::new(self.0.querier(mint, maxt)))
+    }
+}
+
+impl Appendable for MemoryStorage {
+    fn appender(&self) -> Box<dyn Appender> {
+        Box::new(self.0.appender())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchfire_model::{MatchType, STALE_NAN_BITS, stale_nan};
+
+    fn l(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    fn m(kind: MatchType, n: &str, v: &str) -> Matcher {
+        Matcher::new(kind, n, v).unwrap()
+    }
+
+    fn read(head: &Arc<Head>, mint: i64, maxt: i64, ms: &[Matcher]) -> Vec<(Labels, Vec<(i64, u64)>)> {
+        let q = head.querier(mint, maxt);
+        q.select(true, None, ms)
+            .map(|s| {
+                let s = s.unwrap();
+                let mut it = s.iterator();
+                let mut out = Vec::new();
+                while it.next() {
+                    out.push((it.at().t, it.at().v.to_bits()));
+                }
+                assert!(it.err().is_none());
+                (s.labels().clone(), out)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nothing_is_visible_before_commit_and_rollback_discards() {
+        let head = Head::in_memory(HeadOptions::default());
+        let a = l(&[("__name__", "up"), ("job", "a")]);
+        let mut app = head.appender();
+        let r = app.append(None, &a, 1000, 1.0).unwrap();
+        assert!(read(&head, i64::MIN, i64::MAX, &[m(MatchType::Equal, "job", "a")]).is_empty());
+        app.rollback().unwrap();
+        app.commit().unwrap();
+        assert!(read(&head, i64::MIN, i64::MAX, &[m(MatchType::Equal, "job", "a")]).is_empty());
+        assert_eq!(app.append(Some(r), &a, 2000, stale_nan()).unwrap(), r);
+        app.commit().unwrap();
+        let got = read(&head, i64::MIN, i64::MAX, &[m(MatchType::Equal, "job", "a")]);
+        assert_eq!(got, vec![(a, vec![(2000, STALE_NAN_BITS)])]);
+        assert_eq!(head.metrics().samples_appended.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn rejects_and_counts_bad_samples() {
+        let head = Head::in_memory(HeadOptions::default());
+        let a = l(&[("__name__", "x")]);
+        let mut app = head.appender();
+        app.append(None, &a, 10_000_000, 1.0).unwrap();
+        // Within one appender, pending samples count.
+        assert!(matches!(
+            app.append(None, &a, 9_000_000, 1.0),
+            Err(storage::Error::OutOfOrderSample)
+        ));
+        app.commit().unwrap();
+        assert!(matches!(
+            app.append(None, &a, 9_999_999, 1.0),
+            Err(storage::Error::OutOfOrderSample)
+        ));
+        assert!(matches!(
+            app.append(None, &a, 10_000_000, 2.0),
+            Err(storage::Error::DuplicateSampleForTimestamp)
+        ));
+        // The same value at the same timestamp is accepted and ignored.
+        app.append(None, &a, 10_000_000, 1.0).unwrap();
+        // Half a chunk range (1h) behind the newest sample is out of bounds, even for new series.
+        let b = l(&[("__name__", "y")]);
+        assert!(matches!(
+            app.append(None, &b, 10_000_000 - 3_600_001, 1.0),
+            Err(storage::Error::OutOfBounds)
+        ));
+        assert!(matches!(
+            app.append(None, &Labels::empty(), 10_000_000, 1.0),
+            Err(storage::Error::InvalidSample(_))
+        ));
+        app.commit().unwrap();
+        let mx = head.metrics();
+        assert_eq!(mx.out_of_order_samples.load(Ordering::Relaxed), 2);
+        assert_eq!(mx.duplicate_samples.load(Ordering::Relaxed), 1);
+        assert_eq!(mx.out_of_bound_samples.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            read(&head, 0, i64::MAX, &[m(MatchType::Equal, "__name__", "x")])[0]
+                .1
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn racing_appenders_drop_the_loser_at_commit() {
+        let head = Head::in_memory(HeadOptions::default());
+        let a = l(&[("__name__", "x")]);
+        let (mut one, mut two) = (head.appender(), head.appender());
+        one.append(None, &a, 100, 1.0).unwrap();
+        two.append(None, &a, 200, 2.0).unwrap();
+        two.commit().unwrap();
+        one.commit().unwrap();
+        assert_eq!(
+            read(&head, 0, 1000, &[m(MatchType::Equal, "__name__", "x")])[0].1,
+            vec![(200, 2.0f64.to_bits())]
+        );
+        assert_eq!(head.metrics().commit_dropped_samples.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn chunks_are_cut_at_120_samples_and_range_boundaries() {
+        let head = Head::in_memory(HeadOptions::default());
+        let a = l(&[("__name__", "x")]);
+        let mut app = head.appender();
+        // 15s interval from t=0: the 2h range holds 480 samples, so four chunks of 120.
+        for i in 0..600 {
+            app.append(None, &a, i * 15_000, i as f64).unwrap();
+            app.commit().unwrap();
+        }
+        let s = head.series(head.lookup(&a).unwrap()).unwrap();
+        let g = lock(&s);
+        let spans: Vec<(i64, i64)> = g.chunks.iter().map(|c| (c.min_t, c.max_t)).collect();
+        assert_eq!(
+            spans[..4],
+            [
+                (0, 1_785_000),
+                (1_800_000, 3_585_000),
+                (3_600_000, 5_385_000),
+                (5_400_000, 7_185_000)
+            ]
+        );
+        assert_eq!(g.open_min_t, 7_200_000, "cut at the 2h boundary");
+        drop(g);
+        let got = read(&head, i64::MIN, i64::MAX, &[m(MatchType::Equal, "__name__", "x")]);
+        assert_eq!(got[0].1.len(), 600);
+        assert!(
+            got[0]
+                .1
+                .iter()
+                .enumerate()
+                .all(|(i, (t, v))| *t == i as i64 * 15_000 && *v == (i as f64).to_bits())
+        );
+    }
+
+    #[test]
+    fn selects_sorted_clipped_and_seekable() {
+        let head = Head::in_memory(HeadOptions {
+            samples_per_chunk: 8,
+            ..HeadOptions::default()
+        });
+        let mut app = head.appender();
+        for job in ["b", "a", "c"] {
+            let labels = l(&[("__name__", "up"), ("job", job)]);
+            for t in 0..100 {
+                app.append(None, &labels, t * 10, t as f64).unwrap();
+            }
+        }
+        app.append(None, &l(&[("__name__", "down")]), 5, 0.0).unwrap();
+        app.commit().unwrap();
+        let got = read(
+            &head,
+            100,
+            200,
+            &[
+                m(MatchType::Equal, "__name__", "up"),
+                m(MatchType::NotEqual, "job", "c"),
+            ],
+        );
+        let jobs: Vec<&str> = got.iter().map(|(l, _)| l.get("job").unwrap()).collect();
+        assert_eq!(jobs, ["a", "b"]);
+        assert_eq!(got[0].1.first().unwrap().0, 100);
+        assert_eq!(got[0].1.last().unwrap().0, 200);
+        assert_eq!(got[0].1.len(), 11);
+
+        let q = head.querier(0, 1000);
+        let s = q
+            .select(false, None, &[m(MatchType::Equal, "job", "a")])
+            .next()
+            .unwrap()
+            .unwrap();
+        let mut it = s.iterator();
+        assert!(it.seek(555));
+        assert_eq!(it.at().t, 560);
+        assert!(it.seek(100), "seeking backwards stays");
+        assert_eq!(it.at().t, 560);
+        assert!(it.next());
+        assert_eq!(it.at().t, 570);
+        assert!(it.seek(990));
+        assert!(!it.next());
+        assert!(!it.seek(0));
+        // Series without samples in the range are left out.
+        assert!(read(&head, 2000, 3000, &[m(MatchType::Regex, "__name__", ".+")]).is_empty());
+
+        assert_eq!(q.label_names(&[]).unwrap(), ["__name__", "job"]);
+        assert_eq!(
+            q.label_names(&[m(MatchType::Equal, "__name__", "down")]).unwrap(),
+            ["__name__"]
+        );
+        assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b", "c"]);
+        assert_eq!(
+            q.label_values("job", &[m(MatchType::Regex, "job", "a|c")]).unwrap(),
+            ["a", "c"]
+        );
+    }
+
+    #[test]
+    fn status_counts_series_by_name_and_pair() {
+        let head = Head::in_memory(HeadOptions::default());
+        let mut app = head.appender();
+        for i in 0..3 {
+            app.append(None, &l(&[("__name__", "up"), ("i", &i.to_string())]), 1, 1.0)
+                .unwrap();
+        }
+        app.append(None, &l(&[("__name__", "down"), ("i", "0")]), 1, 1.0)
+            .unwrap();
+        app.commit().unwrap();
+        let s = head.status(2);
+        assert_eq!(s.head_stats.num_series, 4);
+        assert_eq!(s.head_stats.num_label_pairs, 5);
+        assert_eq!(s.head_stats.chunk_count, 4);
+        assert_eq!((s.head_stats.min_time, s.head_stats.max_time), (1, 1));
+        assert_eq!(
+            s.series_count_by_metric_name,
+            [
+                NameCount {
+                    name: "up".into(),
+                    value: 3
+                },
+                NameCount {
+                    name: "down".into(),
+                    value: 1
+                }
+            ]
+        );
+        assert_eq!(
+            s.series_count_by_label_value_pair[0],
+            NameCount {
+                name: "__name__=up".into(),
+                value: 3
+            }
+        );
+        assert_eq!(
+            s.label_value_count_by_label_name[0],
+            NameCount {
+                name: "i".into(),
+                value: 3
+            }
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Watchfire's time-series database: the engine behind the `watchfire-storage` traits.
+//!
+//! It owns the float chunk encoding ([`chunkenc`], byte-compatible with Prometheus' XOR
+//! chunks), the in-memory [`Head`] (series, open chunks, the inverted [`index`]), the
+//! write-ahead log ([`wal`], [`record`]) and the memory-mapped head chunk files
+//! ([`chunks_head`]). [`Db`] ties them to a data directory. Every on-disk byte is described in
+//! `FORMAT.md` beside this crate.
+//!
+//! Storage is synchronous: no async runtime, no background threads. It depends on
+//! `watchfire-model` and `watchfire-storage` only among Watchfire crates, and must never
+//! depend on PromQL, scrape or HTTP crates.
+
+pub mod chunkenc;
+pub mod chunks_head;
+mod db;
+mod head;
+pub mod index;
+pub mod record;
+pub mod wal;
+
+use std::path::{Path, PathBuf};
+
+pub use db::{Db, OpenReport, Options};
+pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, MemoryStorage, Metrics};
+pub use wal::SyncPolicy;
+
+/// Errors of the TSDB engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes on disk that do not decode.
+    #[error("corrupt {file}: offset {offset}: {reason}")]
+    Corruption { file: PathBuf, offset: u64, reason: String },
+    /// Another process holds the data directory.
+    #[error("data directory {0} is locked by another process")]
+    Locked(PathBuf),
+    /// An earlier WAL write failed half-way; nothing more can be committed safely.
+    #[error("WAL is unusable after an earlier write error: {0}")]
+    WalBroken(String),
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<Error> for watchfire_storage::Error {
+    fn from(e: Error) -> Self {
+        watchfire_storage::Error::engine(e)
+    }
+}
