@@ -1,1 +1,37 @@
-fn main() {}
+//! The `watchfire` binary: command line, logging, wiring of the crates, configuration
+//! reloads, signals. It is thin glue; the work happens in the library crates.
+
+mod check;
+mod cli;
+mod logging;
+mod run;
+mod version;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    if cli.version {
+        println!("{}", version::long_version());
+        return ExitCode::SUCCESS;
+    }
+    match &cli.command {
+        Some(cli::Command::Check(c)) => check::run(c),
+        None => {
+            if let Err(e) = logging::init(&cli.server.log_level, &cli.server.log_format) {
+                eprintln!("watchfire: {e}");
+                return ExitCode::FAILURE;
+            }
+            match run::run(cli.server) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(err = format!("{e:#}"), "watchfire stopped with an error");
+                    eprintln!("watchfire: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

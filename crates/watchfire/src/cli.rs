@@ -1,0 +1,116 @@
+//! Command-line flags, named as Prometheus names them wherever Prometheus has the flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// One binary that does the work of Prometheus and Alertmanager.
+#[derive(Debug, Parser)]
+#[command(name = "watchfire", disable_version_flag = true, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Print version and build information, as `prometheus --version` does.
+    #[arg(long, short = 'V')]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Flags of the server (running `watchfire` without a subcommand).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Prometheus configuration file. Without it, Watchfire runs on its embedded default.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Alertmanager configuration file for the built-in alert dispatcher.
+    #[arg(long = "alertmanager.config.file", value_name = "FILE")]
+    pub alertmanager_config_file: Option<PathBuf>,
+
+    /// Address to listen on for the UI, API and telemetry.
+    #[arg(long = "web.listen-address", value_name = "ADDRESS", default_value = "0.0.0.0:9090")]
+    pub listen_address: String,
+
+    /// The URL under which Watchfire is externally reachable (for links and generator URLs).
+    #[arg(long = "web.external-url", value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// Prefix for the internal routes of web endpoints. Defaults to the path of
+    /// --web.external-url.
+    #[arg(long = "web.route-prefix", value_name = "PATH")]
+    pub route_prefix: Option<String>,
+
+    /// Enable shutdown and reload via HTTP request (/-/quit, /-/reload).
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
+    /// Enable the admin API endpoints (delete_series, clean_tombstones, snapshot).
+    #[arg(long = "web.enable-admin-api")]
+    pub enable_admin_api: bool,
+
+    /// Accept remote write requests at /api/v1/write.
+    #[arg(long = "web.enable-remote-write-receiver")]
+    pub enable_remote_write_receiver: bool,
+
+    /// Path to a web configuration file (exporter-toolkit format) that enables TLS and/or
+    /// basic authentication on every endpoint.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Base path for metrics storage.
+    #[arg(long = "storage.tsdb.path", value_name = "PATH", default_value = "data/")]
+    pub tsdb_path: PathBuf,
+
+    /// How long to retain samples in storage (default 15d when no size limit is set).
+    #[arg(long = "storage.tsdb.retention.time", value_name = "DURATION")]
+    pub retention_time: Option<watchfire_model::Duration>,
+
+    /// The maximum number of bytes of storage blocks, WAL and head to retain (units
+    /// supported: B, KB, MB, GB, TB, PB, EB).
+    #[arg(long = "storage.tsdb.retention.size", value_name = "SIZE")]
+    pub retention_size: Option<String>,
+
+    /// Only log messages with the given severity or above: debug, info, warn, error.
+    #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+
+    /// Output format of log messages: logfmt or json.
+    #[arg(long = "log.format", value_name = "FORMAT", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    pub log_format: String,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check configuration files, as promtool and amtool check them.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+/// `watchfire check ...`
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Check Prometheus configuration files and the rule files they name.
+    Config {
+        #[arg(required = true, value_name = "CONFIG-FILES")]
+        files: Vec<PathBuf>,
+    },
+    /// Check rule files.
+    Rules {
+        #[arg(required = true, value_name = "RULE-FILES")]
+        files: Vec<PathBuf>,
+    },
+    /// Check web configuration files (TLS and basic authentication).
+    #[command(name = "web-config")]
+    WebConfig {
+        #[arg(required = true, value_name = "WEB-CONFIG-FILES")]
+        files: Vec<PathBuf>,
+    },
+    /// Check Alertmanager configuration files.
+    #[command(name = "alertmanager-config")]
+    AlertmanagerConfig {
+        #[arg(required = true, value_name = "CONFIG-FILES")]
+        files: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,287 @@
+//! The server's lifecycle: load the configuration, serve, reload on SIGHUP or `/-/reload`,
+//! stop gracefully on SIGTERM, SIGINT or `/-/quit`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts, Registry};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+use watchfire_config::{alertmanager, prometheus as promcfg, rules};
+use watchfire_web::{Lifecycle, Server, ServerOptions, WebConfigSource};
+
+use crate::cli::ServerArgs;
+use crate::version;
+
+/// The embedded default prometheus.yml, used when no `--config.file` is given.
+pub const DEFAULT_CONFIG: &str = include_str!("default/prometheus.yml");
+
+/// Checks a PromQL expression from a rule file.
+pub fn check_expression(expr: &str) -> Result<(), String> {
+    watchfire_promql::parse_expr(expr).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Checks an alerting rule's label or annotation template as promtool does: the alert
+/// variables' definitions prepended, parsed with Prometheus' function set (which makes calls of
+/// unknown functions and undefined variables errors).
+pub fn check_template(text: &str) -> Result<(), String> {
+    use watchfire_template::prometheus::{ALERT_TEMPLATE_DEFS, Context, functions};
+    let ctx = Context { query: None, timestamp_ms: 0, external_url: String::new() };
+    watchfire_template::Template::new("__alert")
+        .funcs(functions(&ctx))
+        .parse(&format!("{ALERT_TEMPLATE_DEFS}{text}"))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Everything loaded from the configuration files; replaced as a whole on a good reload.
+#[derive(Debug)]
+pub struct Loaded {
+    pub prometheus: promcfg::Config,
+    pub rule_files: Vec<(PathBuf, rules::RuleFile)>,
+    pub alertmanager: Option<alertmanager::Config>,
+}
+
+/// Loads every configuration file; any error fails the whole load.
+fn load_all(args: &ServerArgs) -> anyhow::Result<Loaded> {
+    let (prometheus, dir) = match &args.config_file {
+        Some(path) => {
+            let c = promcfg::Config::load(path)?;
+            (c, path.parent().map(Path::to_path_buf).unwrap_or_default())
+        }
+        None => (
+            promcfg::Config::parse(DEFAULT_CONFIG, Path::new("<embedded default prometheus.yml>"))?,
+            PathBuf::from("."),
+        ),
+    };
+    let mut rule_files = vec![];
+    for path in prometheus.rule_file_paths(&dir)? {
+        let file = rules::RuleFile::load(&path)?;
+        file.validate_with(check_expression, check_template)?;
+        rule_files.push((path, file));
+    }
+    let alertmanager = match &args.alertmanager_config_file {
+        Some(path) => Some(alertmanager::Config::load(path)?),
+        None => None,
+    };
+    Ok(Loaded { prometheus, rule_files, alertmanager })
+}
+
+fn now_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// The self-metrics of reloads and readiness.
+#[derive(Clone)]
+struct ReloadMetrics {
+    prom_ok: IntGauge,
+    prom_ts: Gauge,
+    am_ok: IntGauge,
+    am_ts: Gauge,
+    ready: IntGauge,
+}
+
+impl ReloadMetrics {
+    fn register(registry: &Registry) -> anyhow::Result<Self> {
+        let g = |name: &str, help: &str| -> anyhow::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let f = |name: &str, help: &str| -> anyhow::Result<Gauge> {
+            let g = Gauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        Ok(ReloadMetrics {
+            prom_ok: g("prometheus_config_last_reload_successful", "Whether the last configuration reload attempt was successful.")?,
+            prom_ts: f("prometheus_config_last_reload_success_timestamp_seconds", "Timestamp of the last successful configuration reload.")?,
+            am_ok: g("alertmanager_config_last_reload_successful", "Whether the last configuration reload attempt was successful.")?,
+            am_ts: f("alertmanager_config_last_reload_success_timestamp_seconds", "Timestamp of the last successful configuration reload.")?,
+            ready: g("prometheus_ready", "Whether Prometheus startup was fully completed and the server is ready for normal operation.")?,
+        })
+    }
+
+    fn record(&self, ok: bool) {
+        self.prom_ok.set(i64::from(ok));
+        self.am_ok.set(i64::from(ok));
+        if ok {
+            let now = now_seconds();
+            self.prom_ts.set(now);
+            self.am_ts.set(now);
+        }
+    }
+}
+
+fn register_build_info(registry: &Registry) -> anyhow::Result<()> {
+    let info = IntGaugeVec::new(
+        Opts::new(
+            "prometheus_build_info",
+            "A metric with a constant '1' value labeled by version, revision, branch, goversion from which prometheus was built, and the goos and goarch for the build.",
+        ),
+        &["branch", "goarch", "goos", "goversion", "revision", "tags", "version"],
+    )?;
+    let platform = version::platform();
+    let (os, arch) = platform.split_once('/').unwrap_or(("unknown", "unknown"));
+    info.with_label_values(&[
+        version::branch(),
+        arch,
+        os,
+        concat!("rust", env!("CARGO_PKG_RUST_VERSION")),
+        version::revision(),
+        "watchfire",
+        version::VERSION,
+    ])
+    .set(1);
+    registry.register(Box::new(info))?;
+    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+    Ok(())
+}
+
+type ReloadReply = oneshot::Sender<Result<(), String>>;
+
+/// What the lifecycle endpoints talk to.
+struct App {
+    ready: AtomicBool,
+    reload_tx: mpsc::Sender<ReloadReply>,
+    quit_tx: watch::Sender<bool>,
+}
+
+impl Lifecycle for App {
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn request_reload(&self) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        // If the reload loop is gone the process is stopping; dropping `tx` tells the caller.
+        let _ = self.reload_tx.try_send(tx);
+        rx
+    }
+
+    fn request_quit(&self) {
+        let _ = self.quit_tx.send(true);
+    }
+}
+
+/// The route prefix: the flag, else the path of the external URL, else the root.
+fn route_prefix(args: &ServerArgs) -> String {
+    if let Some(p) = &args.route_prefix {
+        return p.clone();
+    }
+    if let Some(url) = &args.external_url
+        && let Some((_, rest)) = url.split_once("://")
+        && let Some(i) = rest.find('/')
+    {
+        return rest[i..].to_owned();
+    }
+    String::new()
+}
+
+/// Runs the server until it is told to stop.
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("watchfire")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    // Handlers first, so that a signal during startup is handled rather than killing the
+    // process with the default action.
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    info!(version = version::VERSION, revision = version::revision(), "Starting Watchfire");
+    for (set, flag) in [
+        (args.enable_admin_api, "--web.enable-admin-api"),
+        (args.enable_remote_write_receiver, "--web.enable-remote-write-receiver"),
+        (args.retention_time.is_some(), "--storage.tsdb.retention.time"),
+        (args.retention_size.is_some(), "--storage.tsdb.retention.size"),
+    ] {
+        if set {
+            warn!(flag, "flag accepted but has no effect yet in this version");
+        }
+    }
+
+    let loaded = load_all(&args).context("loading configuration")?;
+    info!(
+        config = %args.config_file.as_deref().map_or("<embedded default>".into(), |p| p.display().to_string()),
+        scrape_configs = loaded.prometheus.scrape_configs.len(),
+        rule_files = loaded.rule_files.len(),
+        alertmanager_config = loaded.alertmanager.is_some(),
+        "Configuration loaded"
+    );
+    let state = Arc::new(RwLock::new(loaded));
+
+    let registry = Registry::new();
+    register_build_info(&registry)?;
+    let metrics = ReloadMetrics::register(&registry)?;
+    metrics.record(true);
+
+    let web = match &args.web_config_file {
+        Some(p) => WebConfigSource::load(p).with_context(|| format!("loading web config {}", p.display()))?,
+        None => WebConfigSource::none(),
+    };
+
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadReply>(8);
+    let (quit_tx, mut quit_rx) = watch::channel(false);
+    let app = Arc::new(App { ready: AtomicBool::new(false), reload_tx, quit_tx });
+
+    let options = ServerOptions {
+        listen_address: args.listen_address.clone(),
+        route_prefix: route_prefix(&args),
+        enable_lifecycle: args.enable_lifecycle,
+    };
+    let server = Server::bind(&options, Arc::new(web), app.clone(), registry.clone(), axum::Router::new()).await?;
+    let addr = server.local_addr()?;
+    let tls = args.web_config_file.is_some();
+    info!(address = %addr, tls_config = tls, "Listening on address");
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let server_task = tokio::spawn(server.run(async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+
+    app.ready.store(true, Ordering::Release);
+    metrics.ready.set(1);
+    info!("Server is ready to receive web requests.");
+
+    let reload = |reason: &str| -> Result<(), String> {
+        info!(reason, "Loading configuration file");
+        match load_all(&args) {
+            Ok(new) => {
+                *state.write().expect("config lock is never poisoned: no panics while held") = new;
+                metrics.record(true);
+                info!("Completed loading of configuration file");
+                Ok(())
+            }
+            Err(e) => {
+                metrics.record(false);
+                let msg = format!("{e:#}");
+                error!(err = %msg, "Error reloading config; the running configuration stays");
+                Err(msg)
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => { let _ = reload("SIGHUP"); }
+            Some(reply) = reload_rx.recv() => { let _ = reply.send(reload("/-/reload")); }
+            _ = term.recv() => { warn!("Received SIGTERM, exiting gracefully..."); break; }
+            _ = int.recv() => { warn!("Received SIGINT, exiting gracefully..."); break; }
+            _ = quit_rx.wait_for(|q| *q) => { warn!("Received termination request via web service, exiting gracefully..."); break; }
+        }
+    }
+    app.ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    server_task.await.context("HTTP server task")??;
+    info!("See you next time!");
+    Ok(())
+}

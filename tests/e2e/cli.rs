@@ -1,0 +1,113 @@
+//! The command line: `--version` and the `check` subcommands with promtool-like output and
+//! exit codes.
+
+use crate::support::{run, write};
+
+#[test]
+fn version_prints_build_information() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("watchfire, version "), "{out}");
+    assert!(out.contains("platform:"), "{out}");
+}
+
+#[test]
+fn check_config_follows_rule_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 15s\nrule_files:\n  - rules/*.yml\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['localhost:9100']\n",
+    );
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    write(
+        &dir.path().join("rules"),
+        "host.yml",
+        "groups:\n  - name: host\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n      - alert: Down\n        expr: up == 0\n        for: 5m\n",
+    );
+    let (code, out, err) = run(&["check", "config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("SUCCESS: 1 rule files found"), "{out}");
+    assert!(out.contains("is valid prometheus config file syntax"), "{out}");
+    assert!(out.contains("SUCCESS: 2 rules found"), "{out}");
+}
+
+#[test]
+fn check_config_reports_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 15s\n  scrape_intervall: 1m\n");
+    let (code, _, err) = run(&["check", "config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("FAILED"), "{err}");
+    assert!(err.contains("prometheus.yml:3:3"), "{err}");
+    assert!(err.contains("scrape_intervall"), "{err}");
+}
+
+#[test]
+fn check_rules_rejects_bad_promql_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: x:sum\n        expr: sum(rate(x[5m])\n",
+    );
+    let (code, out, err) = run(&["check", "rules", rules.to_str().unwrap()]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("FAILED"), "{err}");
+    assert!(err.contains("rules.yml:4:") || err.contains("rules.yml:5:"), "{err}");
+    assert!(err.contains("parse error"), "{err}");
+}
+
+#[test]
+fn check_web_config_validates_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let good = write(dir.path(), "good.yml", &format!("basic_auth_users:\n  alice: {hash}\n"));
+    let (code, out, _) = run(&["check", "web-config", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
+    let bad = write(dir.path(), "bad.yml", "basic_auth_users:\n  alice: not-a-hash\n");
+    let (code, _, err) = run(&["check", "web-config", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad.yml") && err.contains("FAILED"), "{err}");
+}
+
+#[test]
+fn check_alertmanager_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "am.yml",
+        "route:\n  receiver: team\n  group_by: [alertname]\nreceivers:\n  - name: team\n    webhook_configs:\n      - url: http://127.0.0.1:5001/\n",
+    );
+    let (code, out, err) = run(&["check", "alertmanager-config", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS") && out.contains("1 receivers"), "{out}");
+    let bad = write(dir.path(), "bad.yml", "route:\n  receiver: nobody\nreceivers:\n  - name: team\n");
+    let (code, _, err) = run(&["check", "alertmanager-config", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bad.yml:2:") && err.contains("nobody"), "{err}");
+}
+
+#[test]
+fn check_rules_rejects_bad_templates_and_counts_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        annotations:\n          summary: '{{ $labelz.job }} is down'\n",
+    );
+    let (code, _, err) = run(&["check", "rules", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rules.yml:4:") && err.contains("summary") && err.contains("labelz"), "{err}");
+
+    let dups = write(
+        dir.path(),
+        "dups.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: a:sum\n        expr: sum(a)\n      - record: a:sum\n        expr: sum(b)\n",
+    );
+    let (code, out, err) = run(&["check", "rules", dups.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 duplicate rule(s) found.") && out.contains("a:sum"), "{out}");
+    assert!(out.contains("SUCCESS: 2 rules found"), "{out}");
+}

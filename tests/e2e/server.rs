@@ -1,0 +1,303 @@
+//! The HTTP server: TLS and basic authentication on every endpoint, lifecycle endpoints,
+//! reloads over HTTP and by SIGHUP, graceful shutdown, and valid `/metrics` output.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::{Method, StatusCode};
+
+use crate::support::{Server, eventually, metric_value, write};
+
+const GOOD_CONFIG: &str = "global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ['localhost:9090']\n";
+
+fn client() -> Client {
+    Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, written as PEM files.
+fn make_certs(dir: &Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    write(dir, "server.crt", &cert.pem());
+    write(dir, "server.key", &key.serialize_pem());
+    ca_cert.pem()
+}
+
+#[test]
+fn every_endpoint_needs_credentials_and_is_served_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_pem = make_certs(dir.path());
+    let password = "correct horse battery staple";
+    let hash = bcrypt::hash(password, 4).unwrap();
+    write(
+        dir.path(),
+        "web.yml",
+        &format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"),
+    );
+    write(dir.path(), "prometheus.yml", GOOD_CONFIG);
+    let mut server = Server::start(dir.path(), &["--config.file=prometheus.yml", "--web.config.file=web.yml", "--web.enable-lifecycle"]);
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    let base = format!("https://127.0.0.1:{port}");
+    let tls = Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = client().get(format!("http://127.0.0.1:{port}/-/healthy")).send();
+    assert!(plain.is_err() || plain.unwrap().status() == StatusCode::BAD_REQUEST);
+
+    let endpoints: [(Method, &str, StatusCode); 6] = [
+        (Method::GET, "/-/healthy", StatusCode::OK),
+        (Method::HEAD, "/-/healthy", StatusCode::OK),
+        (Method::GET, "/-/ready", StatusCode::OK),
+        (Method::POST, "/-/reload", StatusCode::OK),
+        (Method::GET, "/metrics", StatusCode::OK),
+        (Method::GET, "/no/such/page", StatusCode::NOT_FOUND),
+    ];
+    for (method, path, want) in &endpoints {
+        let url = format!("{base}{path}");
+        let anon = tls.request(method.clone(), &url).send().unwrap();
+        assert_eq!(anon.status(), StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+        assert_eq!(anon.headers().get("www-authenticate").unwrap(), "Basic");
+        let wrong = tls.request(method.clone(), &url).basic_auth("alice", Some("wrong")).send().unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path} with a wrong password");
+        let stranger = tls.request(method.clone(), &url).basic_auth("mallory", Some(password)).send().unwrap();
+        assert_eq!(stranger.status(), StatusCode::UNAUTHORIZED, "{method} {path} with an unknown user");
+        let ok = tls.request(method.clone(), &url).basic_auth("alice", Some(password)).send().unwrap();
+        assert_eq!(ok.status(), *want, "{method} {path} with credentials");
+    }
+
+    // /-/quit last: it needs credentials too, and then stops the server.
+    let url = format!("{base}/-/quit");
+    assert_eq!(tls.post(&url).send().unwrap().status(), StatusCode::UNAUTHORIZED);
+    let bye = tls.post(&url).basic_auth("alice", Some(password)).send().unwrap();
+    assert_eq!(bye.status(), StatusCode::OK);
+    let status = server.wait_exit(Duration::from_secs(20)).expect("server exits after /-/quit");
+    assert!(status.success(), "{status:?}");
+
+    let log = server.log();
+    assert!(log.contains("basic authentication failed"), "failed attempts are logged:\n{log}");
+    assert!(!log.contains("wrong") && !log.contains(password), "passwords never reach the log:\n{log}");
+}
+
+fn get(url: &str) -> (StatusCode, String) {
+    let r = client().get(url).send().unwrap();
+    (r.status(), r.text().unwrap())
+}
+
+fn reload_metric(base: &str) -> f64 {
+    metric_value(&get(&format!("{base}/metrics")).1, "prometheus_config_last_reload_successful").expect("reload metric present")
+}
+
+#[test]
+fn reload_over_http_and_sighup_keeps_the_running_config_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "prometheus.yml", GOOD_CONFIG);
+    let server = Server::start(dir.path(), &["--config.file=prometheus.yml", "--web.enable-lifecycle"]);
+    let base = format!("http://{}", server.addr);
+    let c = client();
+    assert_eq!(reload_metric(&base), 1.0);
+
+    // A good reload over HTTP.
+    std::fs::write(&cfg, GOOD_CONFIG.replace("15s", "30s")).unwrap();
+    let r = c.post(format!("{base}/-/reload")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(reload_metric(&base), 1.0);
+
+    // A bad one: refused with the file, line and reason; the server keeps running.
+    std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n  bogus_key: 1\n").unwrap();
+    let r = c.post(format!("{base}/-/reload")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = r.text().unwrap();
+    assert!(body.contains("failed to reload config") && body.contains("prometheus.yml:3:3") && body.contains("bogus_key"), "{body}");
+    assert_eq!(reload_metric(&base), 0.0);
+    assert_eq!(get(&format!("{base}/-/ready")).0, StatusCode::OK);
+
+    // A bad rule file also fails the reload.
+    std::fs::write(&cfg, format!("{GOOD_CONFIG}rule_files: [rules.yml]\n")).unwrap();
+    write(dir.path(), "rules.yml", "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: rate(\n");
+    assert_eq!(c.post(format!("{base}/-/reload")).send().unwrap().status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    // SIGHUP with a good file recovers...
+    write(dir.path(), "rules.yml", "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: rate(x[5m])\n");
+    server.signal("HUP");
+    assert!(eventually(Duration::from_secs(10), || (reload_metric(&base) == 1.0).then_some(())).is_some(), "SIGHUP reload succeeded");
+    // ...and SIGHUP with a bad file is refused, logged, and the server stays up.
+    std::fs::write(&cfg, "scrape_configs:\n  - job_name: a\n  - job_name: a\n").unwrap();
+    server.signal("HUP");
+    assert!(eventually(Duration::from_secs(10), || (reload_metric(&base) == 0.0).then_some(())).is_some(), "SIGHUP reload failed");
+    assert_eq!(get(&format!("{base}/-/healthy")).0, StatusCode::OK);
+    let log = server.log();
+    assert!(log.contains("Error reloading config") && log.contains("prometheus.yml"), "{log}");
+}
+
+#[test]
+fn lifecycle_endpoints_need_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prometheus.yml", GOOD_CONFIG);
+    let server = Server::start(dir.path(), &["--config.file=prometheus.yml"]);
+    let base = format!("http://{}", server.addr);
+    for path in ["/-/reload", "/-/quit"] {
+        let r = client().post(format!("{base}{path}")).send().unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(r.text().unwrap(), "Lifecycle API is not enabled.");
+    }
+    assert_eq!(get(&format!("{base}/-/healthy")), (StatusCode::OK, "Prometheus Server is Healthy.\n".into()));
+    assert_eq!(get(&format!("{base}/-/ready")), (StatusCode::OK, "Prometheus Server is Ready.\n".into()));
+}
+
+#[test]
+fn route_prefix_moves_every_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--web.external-url=http://example.invalid/prom/"]);
+    let base = format!("http://{}", server.addr);
+    assert_eq!(get(&format!("{base}/prom/-/healthy")).0, StatusCode::OK);
+    assert_eq!(get(&format!("{base}/prom/metrics")).0, StatusCode::OK);
+    assert_eq!(get(&format!("{base}/-/healthy")).0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn sigterm_and_sigint_shut_down_gracefully() {
+    for sig in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::start(dir.path(), &[]);
+        server.signal(sig);
+        let status = server.wait_exit(Duration::from_secs(20)).expect("server exits");
+        assert!(status.success(), "SIG{sig}: {status:?}");
+        assert!(server.log().contains("exiting gracefully"), "{}", server.log());
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), &[]);
+    let out = Command::new(crate::support::bin())
+        .arg(format!("--web.listen-address={}", first.addr))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {}", first.addr)) && err.contains("in use"), "{err}");
+}
+
+#[test]
+fn an_invalid_config_at_startup_stops_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prometheus.yml", "scrape_configs:\n  - job_name: x\n    scrape_interval: 5 minutes\n");
+    let out = Command::new(crate::support::bin())
+        .args(["--config.file=prometheus.yml", "--web.listen-address=127.0.0.1:0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("prometheus.yml:3:"), "{err}");
+}
+
+/// Checks exposition text line by line: comments are HELP/TYPE lines, each sample belongs to
+/// a metric family with a TYPE line before it, label values are quoted, values are floats.
+fn check_exposition(text: &str) {
+    let mut typed = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = format!("line {}: {line}", i + 1);
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap();
+            let name = parts.next().expect(&at);
+            assert!(watchfire_model_name_ok(name), "{at}");
+            match kind {
+                "HELP" => {}
+                "TYPE" => {
+                    let t = parts.next().expect(&at);
+                    assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&t), "{at}");
+                    assert!(typed.insert(name.to_owned()), "duplicate TYPE, {at}");
+                }
+                _ => panic!("unknown comment, {at}"),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect(&at);
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)));
+        assert!(typed.contains(name) || family.is_some(), "sample without TYPE, {at}");
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{at}");
+            for pair in series[name_end + 1..series.len() - 1].split("\",").filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').expect(&at);
+                assert!(watchfire_model_name_ok(k) && v.starts_with('"'), "{at}");
+            }
+        }
+        assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "{at}");
+    }
+    assert!(!typed.is_empty());
+}
+
+fn watchfire_model_name_ok(n: &str) -> bool {
+    let mut c = n.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_' || ch == ':')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
+}
+
+#[test]
+fn metrics_are_valid_exposition_with_upstream_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = format!("http://{}", server.addr);
+    // One request first, so that the per-handler HTTP counters have a child to expose.
+    assert_eq!(get(&format!("{base}/-/healthy")).0, StatusCode::OK);
+    let (status, text) = get(&format!("{base}/metrics"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains(r#"prometheus_http_requests_total{code="200",handler="/-/healthy"} 1"#), "{text}");
+    for name in [
+        "prometheus_build_info",
+        "prometheus_config_last_reload_successful",
+        "prometheus_config_last_reload_success_timestamp_seconds",
+        "prometheus_ready",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "prometheus_http_requests_total",
+    ] {
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
+    }
+    check_exposition(&text);
+
+    // Upstream's own parser and linter, from Debian's prometheus package (installed by
+    // .ci/test): `promtool check metrics` exits non-zero on any parse error or lint problem.
+    let promtool = which("promtool").expect("promtool not found: `bash .ci/test` installs Debian's prometheus package");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
