@@ -35,7 +35,11 @@ fn check_config_follows_rule_files() {
 #[test]
 fn check_config_reports_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 15s\n  scrape_intervall: 1m\n");
+    let cfg = write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 15s\n  scrape_intervall: 1m\n",
+    );
     let (code, _, err) = run(&["check", "config", cfg.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("FAILED"), "{err}");
@@ -83,7 +87,11 @@ fn check_alertmanager_config() {
     let (code, out, err) = run(&["check", "alertmanager-config", good.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("SUCCESS") && out.contains("1 receivers"), "{out}");
-    let bad = write(dir.path(), "bad.yml", "route:\n  receiver: nobody\nreceivers:\n  - name: team\n");
+    let bad = write(
+        dir.path(),
+        "bad.yml",
+        "route:\n  receiver: nobody\nreceivers:\n  - name: team\n",
+    );
     let (code, _, err) = run(&["check", "alertmanager-config", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("bad.yml:2:") && err.contains("nobody"), "{err}");
@@ -99,7 +107,10 @@ fn check_rules_rejects_bad_templates_and_counts_duplicates() {
     );
     let (code, _, err) = run(&["check", "rules", bad.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("rules.yml:4:") && err.contains("summary") && err.contains("labelz"), "{err}");
+    assert!(
+        err.contains("rules.yml:4:") && err.contains("summary") && err.contains("labelz"),
+        "{err}"
+    );
 
     let dups = write(
         dir.path(),
@@ -108,6 +119,9 @@ fn check_rules_rejects_bad_templates_and_counts_duplicates() {
     );
     let (code, out, err) = run(&["check", "rules", dups.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("1 duplicate rule(s) found.") && out.contains("a:sum"), "{out}");
+    assert!(
+        out.contains("1 duplicate rule(s) found.") && out.contains("a:sum"),
+        "{out}"
+    );
     assert!(out.contains("SUCCESS: 2 rules found"), "{out}");
 }

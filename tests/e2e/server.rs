@@ -41,10 +41,19 @@ fn every_endpoint_needs_credentials_and_is_served_over_tls() {
     write(
         dir.path(),
         "web.yml",
-        &format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"),
+        &format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: {hash}\n"
+        ),
     );
     write(dir.path(), "prometheus.yml", GOOD_CONFIG);
-    let mut server = Server::start(dir.path(), &["--config.file=prometheus.yml", "--web.config.file=web.yml", "--web.enable-lifecycle"]);
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            "--config.file=prometheus.yml",
+            "--web.config.file=web.yml",
+            "--web.enable-lifecycle",
+        ],
+    );
     let port = server.addr.rsplit(':').next().unwrap().to_owned();
     let base = format!("https://127.0.0.1:{port}");
     let tls = Client::builder()
@@ -68,13 +77,37 @@ fn every_endpoint_needs_credentials_and_is_served_over_tls() {
     for (method, path, want) in &endpoints {
         let url = format!("{base}{path}");
         let anon = tls.request(method.clone(), &url).send().unwrap();
-        assert_eq!(anon.status(), StatusCode::UNAUTHORIZED, "{method} {path} without credentials");
+        assert_eq!(
+            anon.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without credentials"
+        );
         assert_eq!(anon.headers().get("www-authenticate").unwrap(), "Basic");
-        let wrong = tls.request(method.clone(), &url).basic_auth("alice", Some("wrong")).send().unwrap();
-        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path} with a wrong password");
-        let stranger = tls.request(method.clone(), &url).basic_auth("mallory", Some(password)).send().unwrap();
-        assert_eq!(stranger.status(), StatusCode::UNAUTHORIZED, "{method} {path} with an unknown user");
-        let ok = tls.request(method.clone(), &url).basic_auth("alice", Some(password)).send().unwrap();
+        let wrong = tls
+            .request(method.clone(), &url)
+            .basic_auth("alice", Some("wrong"))
+            .send()
+            .unwrap();
+        assert_eq!(
+            wrong.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong password"
+        );
+        let stranger = tls
+            .request(method.clone(), &url)
+            .basic_auth("mallory", Some(password))
+            .send()
+            .unwrap();
+        assert_eq!(
+            stranger.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with an unknown user"
+        );
+        let ok = tls
+            .request(method.clone(), &url)
+            .basic_auth("alice", Some(password))
+            .send()
+            .unwrap();
         assert_eq!(ok.status(), *want, "{method} {path} with credentials");
     }
 
@@ -83,12 +116,20 @@ fn every_endpoint_needs_credentials_and_is_served_over_tls() {
     assert_eq!(tls.post(&url).send().unwrap().status(), StatusCode::UNAUTHORIZED);
     let bye = tls.post(&url).basic_auth("alice", Some(password)).send().unwrap();
     assert_eq!(bye.status(), StatusCode::OK);
-    let status = server.wait_exit(Duration::from_secs(20)).expect("server exits after /-/quit");
+    let status = server
+        .wait_exit(Duration::from_secs(20))
+        .expect("server exits after /-/quit");
     assert!(status.success(), "{status:?}");
 
     let log = server.log();
-    assert!(log.contains("basic authentication failed"), "failed attempts are logged:\n{log}");
-    assert!(!log.contains("wrong") && !log.contains(password), "passwords never reach the log:\n{log}");
+    assert!(
+        log.contains("basic authentication failed"),
+        "failed attempts are logged:\n{log}"
+    );
+    assert!(
+        !log.contains("wrong") && !log.contains(password),
+        "passwords never reach the log:\n{log}"
+    );
 }
 
 fn get(url: &str) -> (StatusCode, String) {
@@ -97,7 +138,11 @@ fn get(url: &str) -> (StatusCode, String) {
 }
 
 fn reload_metric(base: &str) -> f64 {
-    metric_value(&get(&format!("{base}/metrics")).1, "prometheus_config_last_reload_successful").expect("reload metric present")
+    metric_value(
+        &get(&format!("{base}/metrics")).1,
+        "prometheus_config_last_reload_successful",
+    )
+    .expect("reload metric present")
 }
 
 #[test]
@@ -120,26 +165,49 @@ fn reload_over_http_and_sighup_keeps_the_running_config_on_errors() {
     let r = c.post(format!("{base}/-/reload")).send().unwrap();
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = r.text().unwrap();
-    assert!(body.contains("failed to reload config") && body.contains("prometheus.yml:3:3") && body.contains("bogus_key"), "{body}");
+    assert!(
+        body.contains("failed to reload config") && body.contains("prometheus.yml:3:3") && body.contains("bogus_key"),
+        "{body}"
+    );
     assert_eq!(reload_metric(&base), 0.0);
     assert_eq!(get(&format!("{base}/-/ready")).0, StatusCode::OK);
 
     // A bad rule file also fails the reload.
     std::fs::write(&cfg, format!("{GOOD_CONFIG}rule_files: [rules.yml]\n")).unwrap();
-    write(dir.path(), "rules.yml", "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: rate(\n");
-    assert_eq!(c.post(format!("{base}/-/reload")).send().unwrap().status(), StatusCode::INTERNAL_SERVER_ERROR);
+    write(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: rate(\n",
+    );
+    assert_eq!(
+        c.post(format!("{base}/-/reload")).send().unwrap().status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 
     // SIGHUP with a good file recovers...
-    write(dir.path(), "rules.yml", "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: rate(x[5m])\n");
+    write(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: g\n    rules:\n      - record: a\n        expr: rate(x[5m])\n",
+    );
     server.signal("HUP");
-    assert!(eventually(Duration::from_secs(10), || (reload_metric(&base) == 1.0).then_some(())).is_some(), "SIGHUP reload succeeded");
+    assert!(
+        eventually(Duration::from_secs(10), || (reload_metric(&base) == 1.0).then_some(())).is_some(),
+        "SIGHUP reload succeeded"
+    );
     // ...and SIGHUP with a bad file is refused, logged, and the server stays up.
     std::fs::write(&cfg, "scrape_configs:\n  - job_name: a\n  - job_name: a\n").unwrap();
     server.signal("HUP");
-    assert!(eventually(Duration::from_secs(10), || (reload_metric(&base) == 0.0).then_some(())).is_some(), "SIGHUP reload failed");
+    assert!(
+        eventually(Duration::from_secs(10), || (reload_metric(&base) == 0.0).then_some(())).is_some(),
+        "SIGHUP reload failed"
+    );
     assert_eq!(get(&format!("{base}/-/healthy")).0, StatusCode::OK);
     let log = server.log();
-    assert!(log.contains("Error reloading config") && log.contains("prometheus.yml"), "{log}");
+    assert!(
+        log.contains("Error reloading config") && log.contains("prometheus.yml"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -153,8 +221,14 @@ fn lifecycle_endpoints_need_the_flag() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
         assert_eq!(r.text().unwrap(), "Lifecycle API is not enabled.");
     }
-    assert_eq!(get(&format!("{base}/-/healthy")), (StatusCode::OK, "Prometheus Server is Healthy.\n".into()));
-    assert_eq!(get(&format!("{base}/-/ready")), (StatusCode::OK, "Prometheus Server is Ready.\n".into()));
+    assert_eq!(
+        get(&format!("{base}/-/healthy")),
+        (StatusCode::OK, "Prometheus Server is Healthy.\n".into())
+    );
+    assert_eq!(
+        get(&format!("{base}/-/ready")),
+        (StatusCode::OK, "Prometheus Server is Ready.\n".into())
+    );
 }
 
 #[test]
@@ -191,13 +265,20 @@ fn a_port_in_use_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("cannot listen on {}", first.addr)) && err.contains("in use"), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {}", first.addr)) && err.contains("in use"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_invalid_config_at_startup_stops_with_its_location() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "prometheus.yml", "scrape_configs:\n  - job_name: x\n    scrape_interval: 5 minutes\n");
+    write(
+        dir.path(),
+        "prometheus.yml",
+        "scrape_configs:\n  - job_name: x\n    scrape_interval: 5 minutes\n",
+    );
     let out = Command::new(crate::support::bin())
         .args(["--config.file=prometheus.yml", "--web.listen-address=127.0.0.1:0"])
         .current_dir(dir.path())
@@ -223,7 +304,10 @@ fn check_exposition(text: &str) {
                 "HELP" => {}
                 "TYPE" => {
                     let t = parts.next().expect(&at);
-                    assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&t), "{at}");
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                        "{at}"
+                    );
                     assert!(typed.insert(name.to_owned()), "duplicate TYPE, {at}");
                 }
                 _ => panic!("unknown comment, {at}"),
@@ -233,16 +317,24 @@ fn check_exposition(text: &str) {
         let (series, value) = line.rsplit_once(' ').expect(&at);
         let name_end = series.find('{').unwrap_or(series.len());
         let name = &series[..name_end];
-        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)));
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)));
         assert!(typed.contains(name) || family.is_some(), "sample without TYPE, {at}");
         if name_end < series.len() {
             assert!(series.ends_with('}'), "{at}");
-            for pair in series[name_end + 1..series.len() - 1].split("\",").filter(|p| !p.is_empty()) {
+            for pair in series[name_end + 1..series.len() - 1]
+                .split("\",")
+                .filter(|p| !p.is_empty())
+            {
                 let (k, v) = pair.split_once('=').expect(&at);
                 assert!(watchfire_model_name_ok(k) && v.starts_with('"'), "{at}");
             }
         }
-        assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "{at}");
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "{at}"
+        );
     }
     assert!(!typed.is_empty());
 }
@@ -262,7 +354,10 @@ fn metrics_are_valid_exposition_with_upstream_names() {
     assert_eq!(get(&format!("{base}/-/healthy")).0, StatusCode::OK);
     let (status, text) = get(&format!("{base}/metrics"));
     assert_eq!(status, StatusCode::OK);
-    assert!(text.contains(r#"prometheus_http_requests_total{code="200",handler="/-/healthy"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"prometheus_http_requests_total{code="200",handler="/-/healthy"} 1"#),
+        "{text}"
+    );
     for name in [
         "prometheus_build_info",
         "prometheus_config_last_reload_successful",
@@ -299,5 +394,9 @@ fn metrics_are_valid_exposition_with_upstream_names() {
 }
 
 fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
 }

@@ -13,7 +13,10 @@ pub fn bin() -> PathBuf {
 
 /// Runs `watchfire args...` to completion and returns (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).output().expect("the watchfire binary runs");
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("the watchfire binary runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -65,7 +68,12 @@ impl Server {
                 panic!("watchfire did not start listening; log:\n{}", log.lock().unwrap());
             }
         };
-        Server { child, addr, log, reader: Some(reader) }
+        Server {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        }
     }
 
     /// Everything the server has logged so far.

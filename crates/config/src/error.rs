@@ -19,7 +19,10 @@ pub struct Position {
 impl Position {
     /// The position of a serde-saphyr location, if it is known.
     pub fn from_location(l: &Location) -> Option<Self> {
-        (*l != Location::UNKNOWN && l.line() > 0).then(|| Position { line: l.line(), column: l.column() })
+        (*l != Location::UNKNOWN && l.line() > 0).then(|| Position {
+            line: l.line(),
+            column: l.column(),
+        })
     }
 }
 
@@ -78,7 +81,11 @@ impl Error {
     /// A validation error with no location yet; add one with [`Error::at`] and the file with
     /// [`Error::in_file`].
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error::Invalid { path: PathBuf::new(), position: None, message: message.into() }
+        Error::Invalid {
+            path: PathBuf::new(),
+            position: None,
+            message: message.into(),
+        }
     }
 
     /// Sets the position from a YAML location, unless one is already set.

@@ -230,7 +230,10 @@ impl Default for HttpClientConfig {
 fn at_most_one(errors: &mut Vec<Error>, what: &str, set: &[(&str, bool)]) {
     let present: Vec<&str> = set.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
     if present.len() > 1 {
-        errors.push(Error::invalid(format!("{what}: at most one of {} must be configured", present.join(" & "))));
+        errors.push(Error::invalid(format!(
+            "{what}: at most one of {} must be configured",
+            present.join(" & ")
+        )));
     }
 }
 
@@ -238,18 +241,46 @@ impl TlsConfig {
     /// Checks the "at most one of" rules and that certificate and key come together.
     pub fn validate(&self) -> Result<()> {
         let mut errors = vec![];
-        at_most_one(&mut errors, "tls_config", &[("ca", self.ca.is_some()), ("ca_file", self.ca_file.is_some()), ("ca_ref", self.ca_ref.is_some())]);
-        at_most_one(&mut errors, "tls_config", &[("cert", self.cert.is_some()), ("cert_file", self.cert_file.is_some()), ("cert_ref", self.cert_ref.is_some())]);
-        at_most_one(&mut errors, "tls_config", &[("key", self.key.is_some()), ("key_file", self.key_file.is_some()), ("key_ref", self.key_ref.is_some())]);
+        at_most_one(
+            &mut errors,
+            "tls_config",
+            &[
+                ("ca", self.ca.is_some()),
+                ("ca_file", self.ca_file.is_some()),
+                ("ca_ref", self.ca_ref.is_some()),
+            ],
+        );
+        at_most_one(
+            &mut errors,
+            "tls_config",
+            &[
+                ("cert", self.cert.is_some()),
+                ("cert_file", self.cert_file.is_some()),
+                ("cert_ref", self.cert_ref.is_some()),
+            ],
+        );
+        at_most_one(
+            &mut errors,
+            "tls_config",
+            &[
+                ("key", self.key.is_some()),
+                ("key_file", self.key_file.is_some()),
+                ("key_ref", self.key_ref.is_some()),
+            ],
+        );
         let has_cert = self.cert.is_some() || self.cert_file.is_some() || self.cert_ref.is_some();
         let has_key = self.key.is_some() || self.key_file.is_some() || self.key_ref.is_some();
         if has_cert != has_key {
-            errors.push(Error::invalid("tls_config: exactly one of key or key_file must be configured when a client certificate is configured"));
+            errors.push(Error::invalid(
+                "tls_config: exactly one of key or key_file must be configured when a client certificate is configured",
+            ));
         }
         if let (Some(min), Some(max)) = (self.min_version, self.max_version)
             && min > max
         {
-            errors.push(Error::invalid(format!("tls_config: max_version {max:?} must not be lower than min_version {min:?}")));
+            errors.push(Error::invalid(format!(
+                "tls_config: max_version {max:?} must not be lower than min_version {min:?}"
+            )));
         }
         Error::from_list(errors)
     }
@@ -262,33 +293,76 @@ impl HttpClientConfig {
     pub fn validate(&self) -> Result<()> {
         let mut errors = vec![];
         let has_bearer = self.bearer_token.is_some() || self.bearer_token_file.is_some();
-        at_most_one(&mut errors, "http client", &[
-            ("basic_auth", self.basic_auth.is_some()),
-            ("authorization", self.authorization.is_some()),
-            ("oauth2", self.oauth2.is_some()),
-            ("bearer_token/bearer_token_file", has_bearer),
-        ]);
-        at_most_one(&mut errors, "http client", &[("bearer_token", self.bearer_token.is_some()), ("bearer_token_file", self.bearer_token_file.is_some())]);
+        at_most_one(
+            &mut errors,
+            "http client",
+            &[
+                ("basic_auth", self.basic_auth.is_some()),
+                ("authorization", self.authorization.is_some()),
+                ("oauth2", self.oauth2.is_some()),
+                ("bearer_token/bearer_token_file", has_bearer),
+            ],
+        );
+        at_most_one(
+            &mut errors,
+            "http client",
+            &[
+                ("bearer_token", self.bearer_token.is_some()),
+                ("bearer_token_file", self.bearer_token_file.is_some()),
+            ],
+        );
         if let Some(b) = &self.basic_auth {
-            at_most_one(&mut errors, "basic_auth", &[("username", !b.username.is_empty()), ("username_file", b.username_file.is_some()), ("username_ref", b.username_ref.is_some())]);
-            at_most_one(&mut errors, "basic_auth", &[("password", b.password.is_some()), ("password_file", b.password_file.is_some()), ("password_ref", b.password_ref.is_some())]);
+            at_most_one(
+                &mut errors,
+                "basic_auth",
+                &[
+                    ("username", !b.username.is_empty()),
+                    ("username_file", b.username_file.is_some()),
+                    ("username_ref", b.username_ref.is_some()),
+                ],
+            );
+            at_most_one(
+                &mut errors,
+                "basic_auth",
+                &[
+                    ("password", b.password.is_some()),
+                    ("password_file", b.password_file.is_some()),
+                    ("password_ref", b.password_ref.is_some()),
+                ],
+            );
         }
         if let Some(a) = &self.authorization {
             if a.kind.eq_ignore_ascii_case("basic") {
-                errors.push(Error::invalid("authorization type cannot be set to \"basic\", use \"basic_auth\" instead"));
+                errors.push(Error::invalid(
+                    "authorization type cannot be set to \"basic\", use \"basic_auth\" instead",
+                ));
             }
-            at_most_one(&mut errors, "authorization", &[("credentials", a.credentials.is_some()), ("credentials_file", a.credentials_file.is_some()), ("credentials_ref", a.credentials_ref.is_some())]);
+            at_most_one(
+                &mut errors,
+                "authorization",
+                &[
+                    ("credentials", a.credentials.is_some()),
+                    ("credentials_file", a.credentials_file.is_some()),
+                    ("credentials_ref", a.credentials_ref.is_some()),
+                ],
+            );
         }
         for name in self.http_headers.keys() {
             if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                errors.push(Error::invalid(format!("http_headers: setting header {name:?} is not allowed")));
+                errors.push(Error::invalid(format!(
+                    "http_headers: setting header {name:?} is not allowed"
+                )));
             }
         }
         if self.proxy_from_environment && (self.proxy_url.is_some() || self.no_proxy.is_some()) {
-            errors.push(Error::invalid("if proxy_from_environment is configured, proxy_url and no_proxy must not be configured"));
+            errors.push(Error::invalid(
+                "if proxy_from_environment is configured, proxy_url and no_proxy must not be configured",
+            ));
         }
         if self.no_proxy.is_some() && self.proxy_url.is_none() {
-            errors.push(Error::invalid("if no_proxy is configured, proxy_url must also be configured"));
+            errors.push(Error::invalid(
+                "if no_proxy is configured, proxy_url must also be configured",
+            ));
         }
         if let Err(e) = self.tls_config.validate() {
             errors.push(e);
@@ -344,9 +418,13 @@ mod tests {
     #[test]
     fn inlined_fields_stay_strict_and_located() {
         let p = Path::new("p.yml");
-        let e = crate::yaml::from_str::<Embedding>("job_name: a
+        let e = crate::yaml::from_str::<Embedding>(
+            "job_name: a
 bogus: 1
-", p).unwrap_err();
+",
+            p,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("p.yml:2:1: unknown field `bogus`"), "{e}");
         let ok: Embedding = crate::yaml::from_str("job_name: a\n", p).unwrap();
         assert_eq!(ok.job_name, "a");
@@ -369,7 +447,12 @@ bogus: 1
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("at most one of basic_auth & authorization"), "{e}");
         let c = parse("basic_auth: {username: a, password: b, password_file: /f}\n");
-        assert!(c.validate().unwrap_err().to_string().contains("password & password_file"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("password & password_file")
+        );
         let c = parse("authorization: {type: Basic, credentials: x}\n");
         assert!(c.validate().unwrap_err().to_string().contains("use \"basic_auth\""));
     }
@@ -378,7 +461,10 @@ bogus: 1
     fn oauth2_is_refused_with_its_line() {
         let c = parse("follow_redirects: false\noauth2:\n  client_id: a\n  token_url: http://x\n");
         let e = c.validate().unwrap_err().in_file(Path::new("t.yml")).to_string();
-        assert!(e.starts_with("t.yml:3:") && e.contains("not supported yet: oauth2"), "{e}");
+        assert!(
+            e.starts_with("t.yml:3:") && e.contains("not supported yet: oauth2"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -387,7 +473,10 @@ bogus: 1
         assert!(c.validate().is_err());
         let c = parse("tls_config: {cert_file: c.pem, key_file: k.pem, min_version: TLS12}\n");
         c.validate().unwrap();
-        assert!(crate::yaml::from_str::<HttpClientConfig>("tls_config: {min_version: TLS14}\n", Path::new("t.yml")).is_err());
+        assert!(
+            crate::yaml::from_str::<HttpClientConfig>("tls_config: {min_version: TLS14}\n", Path::new("t.yml"))
+                .is_err()
+        );
     }
 
     #[test]

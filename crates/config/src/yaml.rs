@@ -59,7 +59,10 @@ pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Reads a file to a string, with the path in the error.
 pub fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A YAML value that Watchfire accepts in the schema but ignores (or reports as unsupported).
@@ -120,7 +123,9 @@ mod tests {
         let s = e.to_string();
         assert!(s.starts_with("p.yml:2:1: unknown field `bogus`"), "{s}");
         assert_eq!(e.position(), Some(Position { line: 2, column: 1 }));
-        let e = from_str::<Doc>("name: [1]\n", Path::new("p.yml")).unwrap_err().to_string();
+        let e = from_str::<Doc>("name: [1]\n", Path::new("p.yml"))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains(" at line "), "the position is printed once: {e}");
     }
 
@@ -136,6 +141,9 @@ mod tests {
         let mut errs = vec![];
         refuse_unsupported(&mut errs, "later", &d.later);
         let s = errs.remove(0).in_file(Path::new("p.yml")).to_string();
-        assert!(s.starts_with("p.yml:3:") && s.ends_with("not supported yet: later"), "{s}");
+        assert!(
+            s.starts_with("p.yml:3:") && s.ends_with("not supported yet: later"),
+            "{s}"
+        );
     }
 }

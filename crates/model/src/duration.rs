@@ -195,7 +195,10 @@ mod tests {
     #[test]
     fn parses_every_unit_in_order() {
         let d = Duration::parse("1y2w3d4h5m6s7ms").unwrap();
-        let want = MS_PER_YEAR + 2 * MS_PER_WEEK + 3 * MS_PER_DAY + 4 * MS_PER_HOUR
+        let want = MS_PER_YEAR
+            + 2 * MS_PER_WEEK
+            + 3 * MS_PER_DAY
+            + 4 * MS_PER_HOUR
             + 5 * MS_PER_MINUTE
             + 6 * MS_PER_SECOND
             + 7;

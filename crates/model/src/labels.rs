@@ -11,8 +11,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::quote::go_quote;
 use crate::names::is_valid_legacy_label_name;
+use crate::quote::go_quote;
 
 /// The reserved label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
@@ -109,7 +109,9 @@ impl Labels {
             push_varint(&mut buf, v.len());
             buf.extend_from_slice(v.as_bytes());
         }
-        Labels { data: Some(Arc::from(buf)) }
+        Labels {
+            data: Some(Arc::from(buf)),
+        }
     }
 
     fn bytes(&self) -> &[u8] {
@@ -118,7 +120,10 @@ impl Labels {
 
     /// The labels in name order.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { buf: self.bytes(), pos: 0 }
+        Iter {
+            buf: self.bytes(),
+            pos: 0,
+        }
     }
 
     /// The number of labels.
@@ -198,7 +203,9 @@ impl Labels {
 
     /// Heap bytes owned by this label set (shared between clones).
     pub fn heap_bytes(&self) -> usize {
-        self.data.as_ref().map_or(0, |d| d.len() + 2 * std::mem::size_of::<usize>())
+        self.data
+            .as_ref()
+            .map_or(0, |d| d.len() + 2 * std::mem::size_of::<usize>())
     }
 }
 
@@ -352,7 +359,12 @@ mod tests {
 
     #[test]
     fn sorted_unique_and_printed_like_prometheus() {
-        let l = Labels::from_pairs([("job", "node"), ("__name__", "up"), ("instance", "a:9100"), ("job", "x")]);
+        let l = Labels::from_pairs([
+            ("job", "node"),
+            ("__name__", "up"),
+            ("instance", "a:9100"),
+            ("job", "x"),
+        ]);
         assert_eq!(l.to_string(), r#"{__name__="up", instance="a:9100", job="x"}"#);
         assert_eq!(l.len(), 3);
         assert_eq!(l.get("job"), Some("x"));
@@ -383,8 +395,14 @@ mod tests {
         let a = Labels::from_pairs([("__name__", "x"), ("job", "j"), ("instance", "1")]);
         let b = Labels::from_pairs([("__name__", "y"), ("job", "j"), ("instance", "2")]);
         assert_eq!(a.hash_for_labels(&["job"]), b.hash_for_labels(&["job"]));
-        assert_ne!(a.hash_for_labels(&["instance", "job"]), b.hash_for_labels(&["instance", "job"]));
-        assert_eq!(a.hash_without_labels(&["instance"]), b.hash_without_labels(&["instance"]));
+        assert_ne!(
+            a.hash_for_labels(&["instance", "job"]),
+            b.hash_for_labels(&["instance", "job"])
+        );
+        assert_eq!(
+            a.hash_without_labels(&["instance"]),
+            b.hash_without_labels(&["instance"])
+        );
     }
 
     fn arb_pairs() -> impl Strategy<Value = Vec<(String, String)>> {

@@ -22,9 +22,6 @@ pub use error::Error;
 pub use float::{format_api_float, format_go_float, parse_go_float};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchType, Matcher, anchored_regex};
-pub use names::{
-    is_valid_label_name, is_valid_legacy_label_name, is_valid_legacy_metric_name,
-    is_valid_metric_name,
-};
+pub use names::{is_valid_label_name, is_valid_legacy_label_name, is_valid_legacy_metric_name, is_valid_metric_name};
 pub use quote::go_quote;
 pub use sample::{STALE_NAN_BITS, Sample, Timestamp, is_stale_nan, stale_nan};

@@ -4,9 +4,9 @@ use std::fmt;
 
 use regex::Regex;
 
+use crate::Error;
 use crate::names::is_valid_legacy_label_name;
 use crate::quote::go_quote;
-use crate::Error;
 
 /// The four matcher operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,7 +77,12 @@ impl Matcher {
             MatchType::Regex | MatchType::NotRegex => Some(anchored_regex(&value)?),
             _ => None,
         };
-        Ok(Matcher { name: name.into(), kind, value, regex })
+        Ok(Matcher {
+            name: name.into(),
+            kind,
+            value,
+            regex,
+        })
     }
 
     /// Whether `value` (the label's value, or "" when absent) satisfies the matcher.

@@ -1407,9 +1407,12 @@ proptest! {
 
     #[test]
     fn print_parse_round_trip(input in any_expression()) {
-        let first = parse_expr(&input).map_err(|e| TestCaseError::fail(format!("generated {input:?} does not parse: {e}")))?;
+        let first = parse_expr(&input)
+            .map_err(|e| TestCaseError::fail(format!("generated {input:?} does not parse: {e}")))?;
         let printed = first.to_string();
-        let second = parse_expr(&printed).map_err(|e| TestCaseError::fail(format!("printed {printed:?} (from {input:?}) does not parse: {e}")))?;
+        let second = parse_expr(&printed).map_err(|e| {
+            TestCaseError::fail(format!("printed {printed:?} (from {input:?}) does not parse: {e}"))
+        })?;
         prop_assert_eq!(&second, &first, "{:?} printed as {:?}", input, printed);
         prop_assert_eq!(second.to_string(), printed);
     }
@@ -1432,7 +1435,9 @@ proptest! {
         if let Ok(e) = parse_expr(&input) {
             // Whatever parses must print to something that parses to the same tree.
             let printed = e.to_string();
-            let again = parse_expr(&printed).map_err(|err| TestCaseError::fail(format!("{input:?} printed as {printed:?} which fails: {err}")))?;
+            let again = parse_expr(&printed).map_err(|err| {
+                TestCaseError::fail(format!("{input:?} printed as {printed:?} which fails: {err}"))
+            })?;
             prop_assert_eq!(again, e);
         }
     }

@@ -14,9 +14,10 @@ pub fn run(cmd: &CheckCommand) -> ExitCode {
         CheckCommand::Config { files } => files.iter().map(|f| check_config(f)).fold(true, |a, b| a & b),
         CheckCommand::Rules { files } => files.iter().map(|f| check_rules(f)).fold(true, |a, b| a & b),
         CheckCommand::WebConfig { files } => files.iter().map(|f| check_web_config(f)).fold(true, |a, b| a & b),
-        CheckCommand::AlertmanagerConfig { files } => {
-            files.iter().map(|f| check_alertmanager_config(f)).fold(true, |a, b| a & b)
-        }
+        CheckCommand::AlertmanagerConfig { files } => files
+            .iter()
+            .map(|f| check_alertmanager_config(f))
+            .fold(true, |a, b| a & b),
     };
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
@@ -28,7 +29,8 @@ fn indent(text: &str) -> String {
 /// Checks one rule file; prints promtool's lines and returns success and the rule count.
 fn check_rule_file(path: &Path) -> Result<usize, String> {
     let file = rules::RuleFile::load(path).map_err(|e| e.to_string())?;
-    file.validate_with(crate::run::check_expression, crate::run::check_template).map_err(|e| e.to_string())?;
+    file.validate_with(crate::run::check_expression, crate::run::check_template)
+        .map_err(|e| e.to_string())?;
     let dups = file.duplicate_rules();
     if !dups.is_empty() {
         // promtool's layout for checkDuplicates findings.

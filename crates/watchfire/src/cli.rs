@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// One binary that does the work of Prometheus and Alertmanager.
 #[derive(Debug, Parser)]
-#[command(name = "watchfire", disable_version_flag = true, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "watchfire",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// Print version and build information, as `prometheus --version` does.
     #[arg(long, short = 'V')]

@@ -13,7 +13,9 @@ use tracing_subscriber::registry::LookupSpan;
 /// Installs the global logger.
 pub fn init(level: &str, format: &str) -> Result<(), String> {
     let level: Level = level.parse().map_err(|_| format!("unknown log level {level:?}"))?;
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr);
     let result = match format {
         "json" => builder.json().flatten_event(true).try_init(),
         _ => builder.event_format(Logfmt).try_init(),

@@ -22,7 +22,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("default/prometheus.yml");
 
 /// Checks a PromQL expression from a rule file.
 pub fn check_expression(expr: &str) -> Result<(), String> {
-    watchfire_promql::parse_expr(expr).map(|_| ()).map_err(|e| e.to_string())
+    watchfire_promql::parse_expr(expr)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Checks an alerting rule's label or annotation template as promtool does: the alert
@@ -30,7 +32,11 @@ pub fn check_expression(expr: &str) -> Result<(), String> {
 /// unknown functions and undefined variables errors).
 pub fn check_template(text: &str) -> Result<(), String> {
     use watchfire_template::prometheus::{ALERT_TEMPLATE_DEFS, Context, functions};
-    let ctx = Context { query: None, timestamp_ms: 0, external_url: String::new() };
+    let ctx = Context {
+        query: None,
+        timestamp_ms: 0,
+        external_url: String::new(),
+    };
     watchfire_template::Template::new("__alert")
         .funcs(functions(&ctx))
         .parse(&format!("{ALERT_TEMPLATE_DEFS}{text}"))
@@ -68,11 +74,18 @@ fn load_all(args: &ServerArgs) -> anyhow::Result<Loaded> {
         Some(path) => Some(alertmanager::Config::load(path)?),
         None => None,
     };
-    Ok(Loaded { prometheus, rule_files, alertmanager })
+    Ok(Loaded {
+        prometheus,
+        rule_files,
+        alertmanager,
+    })
 }
 
 fn now_seconds() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// The self-metrics of reloads and readiness.
@@ -98,11 +111,26 @@ impl ReloadMetrics {
             Ok(g)
         };
         Ok(ReloadMetrics {
-            prom_ok: g("prometheus_config_last_reload_successful", "Whether the last configuration reload attempt was successful.")?,
-            prom_ts: f("prometheus_config_last_reload_success_timestamp_seconds", "Timestamp of the last successful configuration reload.")?,
-            am_ok: g("alertmanager_config_last_reload_successful", "Whether the last configuration reload attempt was successful.")?,
-            am_ts: f("alertmanager_config_last_reload_success_timestamp_seconds", "Timestamp of the last successful configuration reload.")?,
-            ready: g("prometheus_ready", "Whether Prometheus startup was fully completed and the server is ready for normal operation.")?,
+            prom_ok: g(
+                "prometheus_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+            )?,
+            prom_ts: f(
+                "prometheus_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+            )?,
+            am_ok: g(
+                "alertmanager_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+            )?,
+            am_ts: f(
+                "alertmanager_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+            )?,
+            ready: g(
+                "prometheus_ready",
+                "Whether Prometheus startup was fully completed and the server is ready for normal operation.",
+            )?,
         })
     }
 
@@ -198,7 +226,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    info!(version = version::VERSION, revision = version::revision(), "Starting Watchfire");
+    info!(
+        version = version::VERSION,
+        revision = version::revision(),
+        "Starting Watchfire"
+    );
     for (set, flag) in [
         (args.enable_admin_api, "--web.enable-admin-api"),
         (args.enable_remote_write_receiver, "--web.enable-remote-write-receiver"),
@@ -232,14 +264,25 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadReply>(8);
     let (quit_tx, mut quit_rx) = watch::channel(false);
-    let app = Arc::new(App { ready: AtomicBool::new(false), reload_tx, quit_tx });
+    let app = Arc::new(App {
+        ready: AtomicBool::new(false),
+        reload_tx,
+        quit_tx,
+    });
 
     let options = ServerOptions {
         listen_address: args.listen_address.clone(),
         route_prefix: route_prefix(&args),
         enable_lifecycle: args.enable_lifecycle,
     };
-    let server = Server::bind(&options, Arc::new(web), app.clone(), registry.clone(), axum::Router::new()).await?;
+    let server = Server::bind(
+        &options,
+        Arc::new(web),
+        app.clone(),
+        registry.clone(),
+        axum::Router::new(),
+    )
+    .await?;
     let addr = server.local_addr()?;
     let tls = args.web_config_file.is_some();
     info!(address = %addr, tls_config = tls, "Listening on address");
@@ -257,7 +300,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         info!(reason, "Loading configuration file");
         match load_all(&args) {
             Ok(new) => {
-                *state.write().expect("config lock is never poisoned: no panics while held") = new;
+                *state
+                    .write()
+                    .expect("config lock is never poisoned: no panics while held") = new;
                 metrics.record(true);
                 info!("Completed loading of configuration file");
                 Ok(())

@@ -27,9 +27,8 @@ const AUTH_CACHE_LIMIT: usize = 1024;
 
 /// A bcrypt hash checked when the user does not exist, so that the response time does not
 /// reveal which user names exist. Made once, on first use.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    bcrypt::hash("watchfire: no such user", bcrypt::DEFAULT_COST).unwrap_or_default()
-});
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| bcrypt::hash("watchfire: no such user", bcrypt::DEFAULT_COST).unwrap_or_default());
 
 /// The web configuration in force, and the TLS acceptor built from it.
 #[derive(Clone)]
@@ -40,7 +39,10 @@ pub struct Snapshot {
 
 impl std::fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("config", &self.config).field("tls", &self.tls.is_some()).finish()
+        f.debug_struct("Snapshot")
+            .field("config", &self.config)
+            .field("tls", &self.tls.is_some())
+            .finish()
     }
 }
 
@@ -74,27 +76,43 @@ fn build(path: &Path) -> Result<Snapshot, Error> {
         Some(t) => Some(crate::tls::acceptor(t, config.http_server_config.http2, path)?),
         None => None,
     };
-    Ok(Snapshot { config: Arc::new(config), tls })
+    Ok(Snapshot {
+        config: Arc::new(config),
+        tls,
+    })
 }
 
 impl WebConfigSource {
     /// No web configuration: plain HTTP without authentication.
     pub fn none() -> Self {
-        Self::with(None, Snapshot { config: Arc::new(WebConfig::default()), tls: None })
+        Self::with(
+            None,
+            Snapshot {
+                config: Arc::new(WebConfig::default()),
+                tls: None,
+            },
+        )
     }
 
     /// Loads and checks `path` now, so that a bad file stops the server from starting.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let snapshot = build(path)?;
         let s = Self::with(Some(path.to_path_buf()), snapshot);
-        s.loaded.lock().expect("web config lock is never poisoned: no panics while held").stamp = stamp(path);
+        s.loaded
+            .lock()
+            .expect("web config lock is never poisoned: no panics while held")
+            .stamp = stamp(path);
         Ok(s)
     }
 
     fn with(path: Option<PathBuf>, snapshot: Snapshot) -> Self {
         WebConfigSource {
             path,
-            loaded: Mutex::new(Loaded { stamp: None, snapshot, last_error: None }),
+            loaded: Mutex::new(Loaded {
+                stamp: None,
+                snapshot,
+                last_error: None,
+            }),
             auth_cache: Mutex::new(HashMap::new()),
             hasher: (RandomState::new(), RandomState::new()),
             bucket: Mutex::new(None),
@@ -104,7 +122,10 @@ impl WebConfigSource {
     /// The configuration in force, re-read first if the file changed. An unreadable or invalid
     /// file is an error (requests get 500, as upstream answers) until it is fixed.
     pub fn current(&self) -> Result<Snapshot, String> {
-        let mut loaded = self.loaded.lock().expect("web config lock is never poisoned: no panics while held");
+        let mut loaded = self
+            .loaded
+            .lock()
+            .expect("web config lock is never poisoned: no panics while held");
         let Some(path) = &self.path else {
             return Ok(loaded.snapshot.clone());
         };
@@ -120,7 +141,10 @@ impl WebConfigSource {
             Ok(s) => {
                 loaded.snapshot = s;
                 loaded.last_error = None;
-                self.auth_cache.lock().expect("auth cache lock is never poisoned").clear();
+                self.auth_cache
+                    .lock()
+                    .expect("auth cache lock is never poisoned")
+                    .clear();
                 Ok(loaded.snapshot.clone())
             }
             Err(e) => {
@@ -137,7 +161,12 @@ impl WebConfigSource {
         // Re-read so certificate rotation takes effect on the next connection; on error keep
         // the last good acceptor (the error is logged by `current`).
         let _ = self.current();
-        self.loaded.lock().expect("web config lock is never poisoned").snapshot.tls.clone()
+        self.loaded
+            .lock()
+            .expect("web config lock is never poisoned")
+            .snapshot
+            .tls
+            .clone()
     }
 
     /// Takes one token from the `rate_limit` bucket (a token per `interval`, at most `burst`
@@ -177,7 +206,12 @@ impl WebConfigSource {
             None => (String::new(), false),
         };
         let key = self.cache_key(user, password, &hash);
-        if let Some(ok) = self.auth_cache.lock().expect("auth cache lock is never poisoned").get(&key) {
+        if let Some(ok) = self
+            .auth_cache
+            .lock()
+            .expect("auth cache lock is never poisoned")
+            .get(&key)
+        {
             return *ok && known;
         }
         let pw = password.to_owned();
@@ -186,8 +220,8 @@ impl WebConfigSource {
             let h = if h.is_empty() { DUMMY_HASH.as_str() } else { h.as_str() };
             bcrypt::verify(pw, h).unwrap_or(false)
         })
-            .await
-            .unwrap_or(false);
+        .await
+        .unwrap_or(false);
         let mut cache = self.auth_cache.lock().expect("auth cache lock is never poisoned");
         if cache.len() >= AUTH_CACHE_LIMIT {
             cache.clear();
@@ -241,7 +275,10 @@ pub async fn enforce(State(source): State<Arc<WebConfigSource>>, req: Request, n
     }
     let mut resp = next.run(req).await;
     for (name, value) in &config.http_server_config.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             resp.headers_mut().insert(n, v);
         }
     }

@@ -27,7 +27,10 @@ struct LifecycleState {
 
 /// The lifecycle routes. `/-/reload` and `/-/quit` need `--web.enable-lifecycle`.
 pub fn routes(lifecycle: Arc<dyn Lifecycle>, enable_lifecycle: bool) -> Router {
-    let state = LifecycleState { lifecycle, enabled: enable_lifecycle };
+    let state = LifecycleState {
+        lifecycle,
+        enabled: enable_lifecycle,
+    };
     Router::new()
         .route("/-/healthy", get(healthy).head(healthy))
         .route("/-/ready", get(ready).head(ready))
@@ -58,7 +61,11 @@ async fn reload(State(s): State<LifecycleState>) -> Response {
     }
     match s.lifecycle.request_reload().await {
         Ok(Ok(())) => StatusCode::OK.into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {e}\n")).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }

@@ -20,9 +20,9 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Regi
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
+use crate::Error;
 use crate::auth::{WebConfigSource, enforce};
 use crate::lifecycle::{Lifecycle, routes as lifecycle_routes};
-use crate::Error;
 
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,8 +66,11 @@ impl HttpMetrics {
             &["code", "handler"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new("prometheus_http_request_duration_seconds", "Histogram of latencies for HTTP requests.")
-                .buckets(vec![0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0]),
+            HistogramOpts::new(
+                "prometheus_http_request_duration_seconds",
+                "Histogram of latencies for HTTP requests.",
+            )
+            .buckets(vec![0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0, 120.0]),
             &["handler"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -84,7 +87,9 @@ async fn count_requests(State(m): State<HttpMetrics>, req: Request, next: Next) 
         .unwrap_or_else(|| "other".to_owned());
     let start = Instant::now();
     let resp = next.run(req).await;
-    m.duration.with_label_values(&[&handler]).observe(start.elapsed().as_secs_f64());
+    m.duration
+        .with_label_values(&[&handler])
+        .observe(start.elapsed().as_secs_f64());
     m.requests.with_label_values(&[resp.status().as_str(), &handler]).inc();
     resp
 }
@@ -94,7 +99,11 @@ async fn metrics(State(registry): State<Registry>) -> Response {
     let encoder = TextEncoder::new();
     match encoder.encode(&registry.gather(), &mut buf) {
         Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_owned())], buf).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("error encoding metrics: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("error encoding metrics: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -123,7 +132,10 @@ impl Server {
     ) -> Result<Self, Error> {
         let listener = TcpListener::bind(&options.listen_address)
             .await
-            .map_err(|source| Error::Bind { address: options.listen_address.clone(), source })?;
+            .map_err(|source| Error::Bind {
+                address: options.listen_address.clone(),
+                source,
+            })?;
         let http_metrics = HttpMetrics::new(&registry).map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let routes = Router::new()
             .merge(lifecycle_routes(lifecycle, options.enable_lifecycle))
@@ -131,7 +143,11 @@ impl Server {
             .merge(api)
             .layer(from_fn_with_state(http_metrics, count_requests));
         let prefix = normalize_route_prefix(&options.route_prefix);
-        let app = if prefix.is_empty() { routes } else { Router::new().nest(&prefix, routes) };
+        let app = if prefix.is_empty() {
+            routes
+        } else {
+            Router::new().nest(&prefix, routes)
+        };
         // The fallback is set before the auth layer so that unknown paths are authenticated too.
         let app = app.fallback(not_found).layer(from_fn_with_state(web.clone(), enforce));
         Ok(Server { listener, app, web })
@@ -168,7 +184,13 @@ impl Server {
                 let result = match tls {
                     Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls_stream)) => {
-                            watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service).into_owned()).await
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
+                                        .into_owned(),
+                                )
+                                .await
                         }
                         Ok(Err(e)) => {
                             debug!(peer = %peer, err = %e, "TLS handshake failed");
@@ -179,7 +201,15 @@ impl Server {
                             return;
                         }
                     },
-                    None => watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned()).await,
+                    None => {
+                        watcher
+                            .watch(
+                                builder
+                                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                    .into_owned(),
+                            )
+                            .await
+                    }
                 };
                 if let Err(e) = result {
                     debug!(peer = %peer, err = %e, "connection ended with an error");

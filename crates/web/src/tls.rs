@@ -14,7 +14,10 @@ use watchfire_config::web::{ClientAuthType, TlsServerConfig};
 use crate::Error;
 
 fn tls_err(config_path: &Path, message: impl Into<String>) -> Error {
-    Error::Tls { path: config_path.display().to_string(), message: message.into() }
+    Error::Tls {
+        path: config_path.display().to_string(),
+        message: message.into(),
+    }
 }
 
 /// PEM from a file or inline in the web config; a file wins when both are set, as upstream.
@@ -43,7 +46,12 @@ fn pem_source<'a>(file: Option<&'a Path>, inline: Option<&'a str>) -> Option<Pem
 fn read_certs(pem: &PemSource<'_>, config_path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs: Result<Vec<_>, _> = match pem {
         PemSource::File(file) => CertificateDer::pem_file_iter(file)
-            .map_err(|e| tls_err(config_path, format!("reading certificates from {}: {e}", file.display())))?
+            .map_err(|e| {
+                tls_err(
+                    config_path,
+                    format!("reading certificates from {}: {e}", file.display()),
+                )
+            })?
             .collect(),
         PemSource::Inline(text) => CertificateDer::pem_slice_iter(text.as_bytes()).collect(),
     };
@@ -68,7 +76,10 @@ pub fn acceptor(config: &TlsServerConfig, http2: bool, config_path: &Path) -> Re
         return Err(tls_err(config_path, "a certificate and a key must both be set"));
     };
     if !config.cipher_suites.is_empty() {
-        return Err(tls_err(config_path, "not supported yet: cipher_suites (rustls chooses its own safe suites)"));
+        return Err(tls_err(
+            config_path,
+            "not supported yet: cipher_suites (rustls chooses its own safe suites)",
+        ));
     }
     if !config.curve_preferences.is_empty() {
         return Err(tls_err(config_path, "not supported yet: curve_preferences"));
@@ -104,18 +115,30 @@ pub fn acceptor(config: &TlsServerConfig, http2: bool, config_path: &Path) -> Re
         ClientAuthType::NoClientCert => None,
         ClientAuthType::VerifyClientCertIfGiven | ClientAuthType::RequireAndVerifyClientCert => {
             let Some(ca) = pem_source(config.client_ca_file.as_deref(), config.client_ca.as_deref()) else {
-                return Err(tls_err(config_path, "client_ca_file is required to verify client certificates"));
+                return Err(tls_err(
+                    config_path,
+                    "client_ca_file is required to verify client certificates",
+                ));
             };
             let mut roots = RootCertStore::empty();
             for c in read_certs(&ca, config_path)? {
-                roots.add(c).map_err(|e| tls_err(config_path, format!("client CA {ca}: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| tls_err(config_path, format!("client CA {ca}: {e}")))?;
             }
             let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let b = if auth == ClientAuthType::VerifyClientCertIfGiven { b.allow_unauthenticated() } else { b };
+            let b = if auth == ClientAuthType::VerifyClientCertIfGiven {
+                b.allow_unauthenticated()
+            } else {
+                b
+            };
             Some(b.build().map_err(|e| tls_err(config_path, e.to_string()))?)
         }
         other => {
-            return Err(tls_err(config_path, format!("not supported yet: client_auth_type {other:?}")));
+            return Err(tls_err(
+                config_path,
+                format!("not supported yet: client_auth_type {other:?}"),
+            ));
         }
     };
     let builder = match verifier {

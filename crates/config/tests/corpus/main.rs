@@ -14,7 +14,10 @@ pub fn compat_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIP: {} not found; corpus tests need ../shared beside the repository", dir.display());
+        eprintln!(
+            "SKIP: {} not found; corpus tests need ../shared beside the repository",
+            dir.display()
+        );
         None
     }
 }
