@@ -259,6 +259,7 @@ fn a_port_in_use_is_a_clear_error() {
     let first = Server::start(dir.path(), &[]);
     let out = Command::new(crate::support::bin())
         .arg(format!("--web.listen-address={}", first.addr))
+        .arg("--storage.tsdb.path=other-data")
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .output()
@@ -267,6 +268,24 @@ fn a_port_in_use_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("cannot listen on {}", first.addr)) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_data_directory_in_use_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Server::start(dir.path(), &[]);
+    let out = Command::new(crate::support::bin())
+        .arg("--web.listen-address=127.0.0.1:0")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("opening storage at data/") && err.contains("locked by another process"),
         "{err}"
     );
 }

@@ -5,6 +5,8 @@ mod check;
 mod cli;
 mod logging;
 mod run;
+mod status;
+mod tsdb_metrics;
 mod version;
 
 use std::process::ExitCode;

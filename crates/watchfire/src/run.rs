@@ -231,6 +231,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         revision = version::revision(),
         "Starting Watchfire"
     );
+    let start_time = crate::status::now_rfc3339();
     for (set, flag) in [
         (args.enable_admin_api, "--web.enable-admin-api"),
         (args.enable_remote_write_receiver, "--web.enable-remote-write-receiver"),
@@ -252,10 +253,38 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     );
     let state = Arc::new(RwLock::new(loaded));
 
+    // Open the store (replaying its WAL) before serving, so every query sees all data.
+    let path = args.tsdb_path.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&path)?;
+        watchfire_tsdb::Db::open(&path, watchfire_tsdb::Options::default()).map_err(anyhow::Error::from)
+    })
+    .await
+    .context("opening storage")?
+    .with_context(|| format!("opening storage at {}", args.tsdb_path.display()))?;
+    let report = db.open_report();
+    info!(path = %args.tsdb_path.display(), series = db.head().num_series(), report = ?report, "Storage opened");
+    let db = Arc::new(db);
+
     let registry = Registry::new();
     register_build_info(&registry)?;
+    registry.register(Box::new(crate::tsdb_metrics::TsdbCollector::new(db.clone())?))?;
     let metrics = ReloadMetrics::register(&registry)?;
     metrics.record(true);
+    let reload_state = Arc::new(RwLock::new(crate::status::ReloadState {
+        success: true,
+        last_success: crate::status::now_rfc3339(),
+    }));
+    let status = crate::status::Status {
+        args: args.clone(),
+        start_time,
+        loaded: state.clone(),
+        reload: reload_state.clone(),
+    };
+    let api_v1 = watchfire_web::api::router(watchfire_web::api::ApiV1 {
+        storage: db.clone(),
+        status: Arc::new(status),
+    });
 
     let web = match &args.web_config_file {
         Some(p) => WebConfigSource::load(p).with_context(|| format!("loading web config {}", p.display()))?,
@@ -280,7 +309,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Arc::new(web),
         app.clone(),
         registry.clone(),
-        axum::Router::new(),
+        axum::Router::new().nest("/api/v1", api_v1),
     )
     .await?;
     let addr = server.local_addr()?;
@@ -309,6 +338,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             }
             Err(e) => {
                 metrics.record(false);
+                reload_state
+                    .write()
+                    .expect("reload state lock is never poisoned")
+                    .success = false;
                 let msg = format!("{e:#}");
                 error!(err = %msg, "Error reloading config; the running configuration stays");
                 Err(msg)
@@ -327,6 +360,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     app.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     server_task.await.context("HTTP server task")??;
+    // The server is gone, so this should be the last reference; if a request task still holds
+    // one, dropping it flushes what it can and the WAL covers the rest on the next start.
+    match Arc::try_unwrap(db) {
+        Ok(db) => tokio::task::spawn_blocking(move || db.close())
+            .await
+            .context("closing storage")?
+            .context("closing storage")?,
+        Err(_) => warn!("storage still in use at shutdown; relying on the WAL"),
+    }
     info!("See you next time!");
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! The web crate sees the rest of Watchfire through traits ([`Lifecycle`]); the binary wires
 //! concrete types in. It never touches storage or query code directly.
 
+pub mod api;
 pub mod auth;
 pub mod lifecycle;
 pub mod server;

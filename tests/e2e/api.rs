@@ -1,0 +1,169 @@
+//! The Prometheus HTTP API v1 as far as it exists: status endpoints, format_query, and the
+//! series, labels and label-values endpoints over data the store kept across a restart.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::Value;
+use watchfire_model::Labels;
+use watchfire_storage::{Appendable, Appender};
+
+use crate::support::{Server, write};
+
+fn get_json(url: &str) -> (StatusCode, Value) {
+    let r = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .unwrap();
+    let status = r.status();
+    (status, r.json().unwrap())
+}
+
+/// Writes two series into a store at `dir/data` with the storage engine itself, then closes it.
+fn seed_store(dir: &std::path::Path) {
+    let db = watchfire_tsdb::Db::open(&dir.join("data"), watchfire_tsdb::Options::default()).unwrap();
+    let mut app = db.appender();
+    let up_a = Labels::from_pairs([("__name__", "up"), ("job", "node"), ("instance", "a:9100")]);
+    let up_b = Labels::from_pairs([("__name__", "up"), ("job", "api"), ("instance", "b:8080")]);
+    let load = Labels::from_pairs([("__name__", "node_load1"), ("job", "node"), ("instance", "a:9100")]);
+    for (i, t) in (1_000_000..1_060_000).step_by(15_000).enumerate() {
+        app.append(None, &up_a, t, 1.0).unwrap();
+        app.append(None, &up_b, t, 0.0).unwrap();
+        app.append(None, &load, t, i as f64 / 10.0).unwrap();
+    }
+    app.commit().unwrap();
+    db.close().unwrap();
+}
+
+#[test]
+fn series_labels_and_values_come_from_the_store_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_store(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let base = format!("http://{}/api/v1", server.addr);
+
+    let (code, body) = get_json(&format!("{base}/series?match[]=up"));
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    let series = body["data"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "{body}");
+    // Sorted by labels, as upstream returns them.
+    assert_eq!(
+        series[0],
+        serde_json::json!({"__name__": "up", "instance": "a:9100", "job": "node"})
+    );
+    assert_eq!(series[1]["job"], "api");
+
+    let (_, body) = get_json(&format!("{base}/series?match[]=up{{job=\"api\"}}&match[]=node_load1"));
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+
+    let (_, body) = get_json(&format!("{base}/labels"));
+    assert_eq!(body["data"], serde_json::json!(["__name__", "instance", "job"]));
+
+    let (_, body) = get_json(&format!("{base}/label/job/values"));
+    assert_eq!(body["data"], serde_json::json!(["api", "node"]));
+    let (_, body) = get_json(&format!("{base}/label/__name__/values?match[]={{job=\"api\"}}"));
+    assert_eq!(body["data"], serde_json::json!(["up"]));
+    let (_, body) = get_json(&format!("{base}/label/job/values?limit=1"));
+    assert_eq!(body["data"], serde_json::json!(["api"]));
+    assert_eq!(body["warnings"], serde_json::json!(["results truncated due to limit"]));
+
+    // A time range before the data finds nothing.
+    let (_, body) = get_json(&format!("{base}/series?match[]=up&start=0&end=10"));
+    assert_eq!(body["data"], serde_json::json!([]), "{body}");
+
+    let (_, body) = get_json(&format!("{base}/status/tsdb"));
+    assert_eq!(body["data"]["headStats"]["numSeries"], 3, "{body}");
+
+    let (_, metrics) = (
+        0,
+        reqwest::blocking::get(format!("http://{}/metrics", server.addr))
+            .unwrap()
+            .text()
+            .unwrap(),
+    );
+    assert!(metrics.contains("prometheus_tsdb_head_series 3"), "{metrics}");
+}
+
+#[test]
+fn bad_requests_get_upstream_error_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = format!("http://{}/api/v1", server.addr);
+    for (path, fragment) in [
+        ("/series", "no match[] parameter provided"),
+        (
+            "/series?match[]={job=~\".*\"}",
+            "match[] must contain at least one non-empty matcher",
+        ),
+        ("/series?match[]=up{", "parse error"),
+        (
+            "/labels?start=yesterday",
+            "invalid parameter \"start\": cannot parse \"yesterday\" to a valid timestamp",
+        ),
+        ("/labels?start=20&end=10", "end timestamp must not be before start time"),
+        ("/status/tsdb?limit=0", "limit must be a positive number"),
+        ("/format_query?query=sum(", "parse error"),
+    ] {
+        let (code, body) = get_json(&format!("{base}{path}"));
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["status"], "error", "{path}");
+        assert_eq!(body["errorType"], "bad_data", "{path}");
+        assert!(body["error"].as_str().unwrap().contains(fragment), "{path}: {body}");
+    }
+}
+
+#[test]
+fn status_endpoints_and_format_query() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "prometheus.yml",
+        "scrape_configs:\n  - job_name: secured\n    basic_auth:\n      username: u\n      password: hunter2-secret\n    static_configs:\n      - targets: ['localhost:9100']\n",
+    );
+    let server = Server::start(dir.path(), &["--config.file=prometheus.yml"]);
+    let base = format!("http://{}/api/v1", server.addr);
+
+    let (_, body) = get_json(&format!("{base}/status/buildinfo"));
+    let data = body["data"].as_object().unwrap();
+    for key in ["version", "revision", "branch", "buildUser", "buildDate", "goVersion"] {
+        assert!(data.contains_key(key), "{key} missing: {body}");
+    }
+    // Grafana treats a server whose buildinfo has `features` as something other than Prometheus.
+    assert!(!data.contains_key("features"));
+
+    let (_, body) = get_json(&format!("{base}/status/config"));
+    let yaml = body["data"]["yaml"].as_str().unwrap();
+    assert!(
+        yaml.contains("job_name: secured") && yaml.contains("<secret>"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("hunter2-secret"), "{yaml}");
+
+    let (_, body) = get_json(&format!("{base}/status/flags"));
+    assert_eq!(body["data"]["config.file"], "prometheus.yml");
+    assert_eq!(body["data"]["storage.tsdb.path"], "data/");
+
+    let (_, body) = get_json(&format!("{base}/status/runtimeinfo"));
+    assert_eq!(body["data"]["reloadConfigSuccess"], true, "{body}");
+    assert!(
+        body["data"]["startTime"].as_str().is_some_and(|s| s.ends_with('Z')),
+        "{body}"
+    );
+
+    let (code, body) = get_json(&format!("{base}/format_query?query=sum(rate(x%5B5m%5D))by(job)"));
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["data"], "sum by (job) (rate(x[5m]))");
+    let form = Client::new()
+        .post(format!("{base}/format_query"))
+        .form(&[("query", "foo  +  on(a)  bar")])
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    assert_eq!(form["data"], "foo + on (a) bar", "{form}");
+}
