@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::Value;
 use watchfire_model::Labels;
-use watchfire_storage::{Appendable, Appender};
+use watchfire_storage::Appendable;
 
 use crate::support::{Server, write};
 
