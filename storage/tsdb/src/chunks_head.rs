@@ -62,6 +62,18 @@ pub struct MappedChunk {
     end: usize,
 }
 
+impl MappedChunk {
+    /// The bytes `start..end` of `map`.
+    pub(crate) fn new(map: Arc<Mmap>, start: usize, end: usize) -> Self {
+        MappedChunk { map, start, end }
+    }
+
+    /// Offset of the end of the bytes in their file.
+    pub(crate) fn end(&self) -> usize {
+        self.end
+    }
+}
+
 impl AsRef<[u8]> for MappedChunk {
     fn as_ref(&self) -> &[u8] {
         &self.map[self.start..self.end]
@@ -88,6 +100,14 @@ pub struct ChunkDiskMapper {
     /// `chunk_ref` of the end of the bytes written to the active file; anything below it in
     /// the active file is readable through the mapping without taking the writer lock.
     flushed: AtomicU64,
+    /// Per file: the newest chunk end time and the end of the used bytes.
+    files: Mutex<BTreeMap<u32, FileInfo>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FileInfo {
+    max_t: i64,
+    used: u64,
 }
 
 fn map_file(file: &File, path: &Path) -> Result<Mmap, Error> {
@@ -120,6 +140,7 @@ impl ChunkDiskMapper {
         }
         seqs.sort_unstable();
         let mut maps = BTreeMap::new();
+        let mut files = BTreeMap::new();
         let mut loaded = Vec::new();
         let mut damage: Option<Damage> = None;
         for &seq in &seqs {
@@ -161,6 +182,20 @@ impl ChunkDiskMapper {
                 file.set_len(end as u64)
                     .map_err(|e| Error::io("truncate head chunk file", &path, e))?;
             }
+            let max_t = loaded
+                .iter()
+                .rev()
+                .take_while(|c| (c.chunk_ref >> 32) as u32 == seq)
+                .map(|c| c.max_t)
+                .max()
+                .unwrap_or(i64::MIN);
+            files.insert(
+                seq,
+                FileInfo {
+                    max_t,
+                    used: end as u64,
+                },
+            );
             maps.insert(seq, Arc::new(map_file(&file, &path)?));
         }
         if damage.is_some() {
@@ -174,6 +209,7 @@ impl ChunkDiskMapper {
             maps: RwLock::new(maps),
             writer: Mutex::new(None),
             flushed: AtomicU64::new(0),
+            files: Mutex::new(files),
         };
         Ok((mapper, loaded, damage))
     }
@@ -205,6 +241,13 @@ impl ChunkDiskMapper {
             .insert(seq, Arc::new(map));
         self.flushed
             .store(chunk_ref(seq, FILE_HEADER_SIZE as u32), Ordering::Release);
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            seq,
+            FileInfo {
+                max_t: i64::MIN,
+                used: FILE_HEADER_SIZE as u64,
+            },
+        );
         Ok(Writer {
             seq,
             file,
@@ -267,6 +310,10 @@ impl ChunkDiskMapper {
         w.buf.extend_from_slice(&crc.to_be_bytes());
         let r = chunk_ref(w.seq, w.offset as u32);
         w.offset += (w.buf.len() - start) as u64;
+        if let Some(info) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&w.seq) {
+            info.max_t = info.max_t.max(max_t);
+            info.used = w.offset;
+        }
         if w.buf.len() >= WRITE_BUFFER_SIZE {
             self.flush(w)?;
         }
@@ -327,19 +374,49 @@ impl ChunkDiskMapper {
         Ok(())
     }
 
-    /// Total bytes of the files on disk (their used length).
+    /// Bytes of the files in use (the active file's unused, sparse tail is not counted).
     pub fn size(&self) -> u64 {
-        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        let guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        maps.iter()
-            .map(|(seq, m)| {
-                if guard.as_ref().is_some_and(|w| w.seq == *seq) {
-                    guard.as_ref().map_or(0, |w| w.offset)
-                } else {
-                    m.len() as u64
-                }
-            })
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|f| f.used)
             .sum()
+    }
+
+    /// Deletes the files whose every chunk ends before `mint` (upstream
+    /// `ChunkDiskMapper.Truncate`). The active file is closed first, so it can go too; the
+    /// next chunk starts a new file. Readers holding chunks of a deleted file keep its mapping.
+    /// Returns the number of files deleted.
+    pub fn truncate(&self, mint: i64) -> Result<usize, Error> {
+        {
+            let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = guard.as_mut() {
+                self.flush(w)?;
+                w.file
+                    .sync_data()
+                    .map_err(|e| Error::io("fsync head chunk file", &w.path, e))?;
+            }
+            *guard = None;
+        }
+        let victims: Vec<u32> = self
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, f)| f.max_t < mint)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in &victims {
+            let path = self.dir.join(file_name(*seq));
+            self.maps.write().unwrap_or_else(|e| e.into_inner()).remove(seq);
+            self.files.lock().unwrap_or_else(|e| e.into_inner()).remove(seq);
+            fs::remove_file(&path).map_err(|e| Error::io("remove head chunk file", &path, e))?;
+        }
+        if !victims.is_empty() {
+            crate::wal::sync_dir(&self.dir)?;
+        }
+        Ok(victims.len())
     }
 }
 

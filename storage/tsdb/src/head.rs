@@ -13,17 +13,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use watchfire_model::{Labels, METRIC_NAME, Matcher, Sample, Timestamp};
+use watchfire_model::{Labels, METRIC_NAME, Matcher, Timestamp};
 use watchfire_storage::{
-    self as storage, Appendable, Appender, HeadStats, Metadata, NameCount, Querier, Queryable, SampleIterator,
-    SelectHints, Series, SeriesRef, SeriesSet, TsdbStatus,
+    self as storage, Appendable, Appender, HeadStats, Metadata, NameCount, Querier, Queryable, SelectHints, Series,
+    SeriesRef, SeriesSet, TsdbStatus,
 };
 
 use crate::Error;
-use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, XorChunk, XorIterator};
+use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, XorChunk};
 use crate::chunks_head::{ChunkDiskMapper, MappedChunk};
 use crate::index::MemPostings;
-use crate::record::{self, RefMetadata, RefSample};
+use crate::querier::{ChunkSeries, LazyChunk};
+use crate::record::{self, RefMetadata, RefSample, Stone};
+use crate::tombstones::{Interval, Tombstones};
 use crate::wal::Wal;
 
 /// Options of the head.
@@ -73,6 +75,8 @@ pub struct Metrics {
     pub replay_unknown_refs: AtomicU64,
     /// Full chunks kept on the heap because writing them to a chunk file failed.
     pub chunk_write_failures: AtomicU64,
+    /// `prometheus_tsdb_head_series_removed_total`: series garbage-collected by truncation.
+    pub series_removed: AtomicU64,
 }
 
 impl Metrics {
@@ -100,8 +104,10 @@ pub(crate) struct ChunkStore {
     heap: RwLock<Vec<Arc<[u8]>>>,
 }
 
+/// Chunk bytes wherever they live: a memory-mapped file (head chunk file or block segment)
+/// or the heap.
 #[derive(Clone, Debug)]
-enum ChunkBytes {
+pub(crate) enum ChunkBytes {
     Mapped(MappedChunk),
     Heap(Arc<[u8]>),
 }
@@ -163,6 +169,9 @@ pub(crate) struct MemSeries {
     next_at: i64,
     /// Whether the series record is in the WAL.
     pub(crate) logged: bool,
+    /// Set when truncation garbage-collected the series; an appender still holding it must
+    /// look the labels up again.
+    removed: bool,
 }
 
 /// End of the chunk range holding `t` (upstream `rangeForTimestamp`; Go division truncates).
@@ -189,6 +198,7 @@ impl MemSeries {
             open_min_t: i64::MIN,
             next_at: i64::MIN,
             logged: false,
+            removed: false,
         }
     }
 
@@ -348,6 +358,10 @@ pub struct Head {
     num_series: AtomicU64,
     min_t: AtomicI64,
     max_t: AtomicI64,
+    /// No sample older than this is accepted or replayed: the end of the newest block.
+    min_valid: AtomicI64,
+    /// Deleted intervals by series reference, not yet compacted away.
+    tombstones: RwLock<Tombstones>,
     pub(crate) chunks: ChunkStore,
     pub(crate) commit: Mutex<CommitState>,
     isolation: RwLock<()>,
@@ -372,6 +386,8 @@ impl Head {
             num_series: AtomicU64::new(0),
             min_t: AtomicI64::new(i64::MAX),
             max_t: AtomicI64::new(i64::MIN),
+            min_valid: AtomicI64::new(i64::MIN),
+            tombstones: RwLock::default(),
             chunks: ChunkStore {
                 disk,
                 heap: RwLock::default(),
@@ -413,15 +429,31 @@ impl Head {
         self.metadata.lock().unwrap_or_else(|e| e.into_inner()).get(&r).cloned()
     }
 
-    /// The oldest timestamp an append may have (upstream `appendableMinValidTime` without
-    /// blocks: half a chunk range behind the newest sample).
+    /// The oldest timestamp an append may have (upstream `appendableMinValidTime`): half a
+    /// chunk range behind the newest sample, and never before the end of the newest block.
     fn min_valid_time(&self) -> i64 {
         let max = self.max_time();
+        let floor = self.min_valid.load(Ordering::Acquire);
         if max == i64::MIN {
-            i64::MIN
+            floor
         } else {
-            max.saturating_sub(self.opts.chunk_range / 2)
+            max.saturating_sub(self.opts.chunk_range / 2).max(floor)
         }
+    }
+
+    /// The oldest timestamp the head holds data for at all (the end of the newest block).
+    pub(crate) fn min_valid_floor(&self) -> i64 {
+        self.min_valid.load(Ordering::Acquire)
+    }
+
+    /// Refuses samples older than `t` from now on (raised to the end of each new block).
+    pub(crate) fn set_min_valid(&self, t: i64) {
+        self.min_valid.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// The options the head was created with.
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
     }
 
     fn ref_stripe(&self, r: u64) -> &RwLock<RefMap<SeriesHandle>> {
@@ -490,6 +522,9 @@ impl Head {
 
     /// Appends a replayed sample (no bounds check; older samples are skipped).
     pub(crate) fn replay_sample(&self, s: &SeriesHandle, r: u64, t: i64, v: f64) {
+        if t < self.min_valid.load(Ordering::Relaxed) {
+            return;
+        }
         if lock(s).append(r, t, v, &self.opts, &self.chunks, &self.metrics) {
             self.min_t.fetch_min(t, Ordering::Relaxed);
             self.max_t.fetch_max(t, Ordering::Relaxed);
@@ -501,6 +536,10 @@ impl Head {
         for c in chunks {
             // Chunks come in file order; skip any that would overlap what precedes them.
             if g.chunks.last().is_some_and(|p| c.min_t <= p.max_t) {
+                continue;
+            }
+            // Chunks of a range already written to a block (their file outlived truncation).
+            if c.max_t < self.min_valid.load(Ordering::Relaxed) {
                 continue;
             }
             self.min_t.fetch_min(c.min_t, Ordering::Relaxed);
@@ -541,6 +580,180 @@ impl Head {
         self.postings
             .for_each_pair(|n, v, count| postings += n.len() + v.len() + 64 + count * 8);
         total + postings + self.num_series() as usize * 8
+    }
+
+    /// References and labels of the series with samples in `[mint, maxt]`.
+    pub(crate) fn series_in_range(&self, mint: i64, maxt: i64) -> Vec<(u64, Labels)> {
+        let mut out = Vec::new();
+        for (r, s) in self.all_series() {
+            let g = lock(&s);
+            let stored = g.chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt);
+            let open = g
+                .open
+                .as_ref()
+                .is_some_and(|c| c.num_samples() > 0 && c.last_t() >= mint && g.open_min_t <= maxt);
+            if stored || open {
+                out.push((r, g.labels.clone()));
+            }
+        }
+        out
+    }
+
+    /// The chunks of series `r` overlapping `[mint, maxt]`, with their bytes.
+    pub(crate) fn chunks_in_range(&self, r: u64, mint: i64, maxt: i64) -> Result<Vec<(i64, i64, ChunkBytes)>, Error> {
+        let Some(s) = self.series(r) else {
+            return Ok(Vec::new());
+        };
+        let _visible = self.isolation.read().unwrap_or_else(|e| e.into_inner());
+        let g = lock(&s);
+        let mut out = Vec::new();
+        for c in g.chunks.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+            out.push((c.min_t, c.max_t, self.chunks.read(c.r)?));
+        }
+        if let Some(c) = &g.open
+            && c.num_samples() > 0
+            && c.last_t() >= mint
+            && g.open_min_t <= maxt
+        {
+            out.push((g.open_min_t, c.last_t(), ChunkBytes::Heap(Arc::from(c.bytes()))));
+        }
+        Ok(out)
+    }
+
+    /// The deleted intervals of series `r`.
+    pub(crate) fn tombstones_of(&self, r: u64) -> Vec<Interval> {
+        self.tombstones
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(r)
+            .to_vec()
+    }
+
+    /// Adds deleted intervals (from `delete` or WAL replay).
+    pub(crate) fn add_tombstones(&self, stones: &[Stone]) {
+        let mut t = self.tombstones.write().unwrap_or_else(|e| e.into_inner());
+        for s in stones {
+            t.add(
+                s.r,
+                Interval {
+                    mint: s.mint,
+                    maxt: s.maxt,
+                },
+            );
+        }
+    }
+
+    /// Deletes the samples in `[mint, maxt]` of the series matching `matchers`: logs a
+    /// tombstones record to the WAL, then records the intervals. Returns the series affected.
+    pub(crate) fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<u64, Error> {
+        let refs = self.postings.postings_for_matchers(matchers);
+        let mut stones = Vec::new();
+        for r in refs {
+            if let Some(s) = self.series(r) {
+                let g = lock(&s);
+                let stored = g.chunks.iter().any(|c| c.max_t >= mint && c.min_t <= maxt);
+                let open = g
+                    .open
+                    .as_ref()
+                    .is_some_and(|c| c.num_samples() > 0 && c.last_t() >= mint && g.open_min_t <= maxt);
+                if stored || open {
+                    stones.push(Stone { r, mint, maxt });
+                }
+            }
+        }
+        if stones.is_empty() {
+            return Ok(0);
+        }
+        let mut state = self.commit.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = &state.broken {
+            return Err(Error::WalBroken(why.clone()));
+        }
+        let CommitState { wal, broken, buf } = &mut *state;
+        if let Some(w) = wal.as_mut() {
+            buf.clear();
+            record::encode_tombstones(&stones, buf);
+            if let Err(e) = w.log(&[buf.as_slice()]) {
+                *broken = Some(e.to_string());
+                return Err(e);
+            }
+        }
+        let _visible = self.isolation.write().unwrap_or_else(|e| e.into_inner());
+        self.add_tombstones(&stones);
+        Ok(stones.len() as u64)
+    }
+
+    /// Drops everything older than `mint` (now in a block): chunks that end before it, open
+    /// chunks whose newest sample is older, tombstones that end before it, and the series left
+    /// with no samples (upstream `Head.Truncate` and `gc`). Must be called with the commit lock
+    /// held, so no commit is half applied. Returns the number of series removed.
+    pub(crate) fn truncate_locked(&self, mint: i64) -> u64 {
+        self.set_min_valid(mint);
+        let mut removed = 0;
+        let mut new_min = i64::MAX;
+        for (r, s) in self.all_series() {
+            let mut g = lock(&s);
+            g.chunks.retain(|c| c.max_t >= mint);
+            if g.open
+                .as_ref()
+                .is_some_and(|c| c.num_samples() == 0 || c.last_t() < mint)
+            {
+                g.open = None;
+                g.open_min_t = i64::MIN;
+                g.next_at = i64::MIN;
+            }
+            let first = g
+                .chunks
+                .first()
+                .map(|c| c.min_t)
+                .or_else(|| g.open.as_ref().map(|_| g.open_min_t));
+            match first {
+                Some(t) => new_min = new_min.min(t),
+                None => {
+                    g.removed = true;
+                    let labels = g.labels.clone();
+                    drop(g);
+                    self.remove_series(r, &labels);
+                    removed += 1;
+                }
+            }
+        }
+        self.tombstones
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .truncate_before(mint);
+        // As upstream, the head's minimum time never goes back below the truncation point
+        // (a chunk straddling it keeps its older samples, which are also in the block).
+        let new_min = if new_min == i64::MAX {
+            i64::MAX
+        } else {
+            new_min.max(mint)
+        };
+        self.min_t.store(new_min, Ordering::Release);
+        removed
+    }
+
+    fn remove_series(&self, r: u64, labels: &Labels) {
+        let hash = labels.stable_hash();
+        {
+            let mut stripe = self.hash_stripe(hash).write().unwrap_or_else(|e| e.into_inner());
+            if stripe.unique.get(&hash).is_some_and(|(l, x)| l == labels && *x == r) {
+                stripe.unique.remove(&hash);
+                // Promote a colliding series into the main table.
+                if let Some(other) = stripe.conflicts.keys().find(|l| l.stable_hash() == hash).cloned()
+                    && let Some(x) = stripe.conflicts.remove(&other)
+                {
+                    stripe.unique.insert(hash, (other, x));
+                }
+            } else {
+                stripe.conflicts.remove(labels);
+            }
+        }
+        self.ref_stripe(r).write().unwrap_or_else(|e| e.into_inner()).remove(&r);
+        self.postings.delete(r, labels);
+        self.num_series.fetch_sub(1, Ordering::Relaxed);
+        self.metadata.lock().unwrap_or_else(|e| e.into_inner()).remove(&r);
+        self.tombstones.write().unwrap_or_else(|e| e.into_inner()).remove(r);
+        Metrics::inc(&self.metrics.series_removed);
     }
 
     /// A new appender.
@@ -666,7 +879,25 @@ impl HeadAppender {
         let mut kept = Vec::with_capacity(self.samples.len());
         // `append` keeps each series' samples in this appender increasing, so comparing each
         // with the committed newest sample is enough.
+        let floor = head.min_valid.load(Ordering::Acquire);
         for (s, h) in self.samples.iter().zip(self.handles.drain(..)) {
+            let mut s = *s;
+            let mut h = h;
+            if s.t < floor {
+                // Compaction wrote this range to a block since `append` accepted the sample.
+                Metrics::inc(&head.metrics.out_of_bound_samples);
+                continue;
+            }
+            let gone = {
+                let g = lock(&h);
+                g.removed.then(|| g.labels.clone())
+            };
+            if let Some(labels) = gone {
+                // Truncation garbage-collected the series meanwhile: recreate it.
+                let (r, fresh, _) = head.get_or_create(&labels, None);
+                s.r = r;
+                h = fresh;
+            }
             let g = lock(&h);
             if s.t <= g.last_t() {
                 Metrics::inc(&head.metrics.commit_dropped_samples);
@@ -676,7 +907,7 @@ impl HeadAppender {
                 new_series.push((s.r, g.labels.clone()));
             }
             drop(g);
-            kept.push(*s);
+            kept.push(s);
             handles.push(h);
         }
         for m in &self.metadata {
@@ -824,13 +1055,6 @@ impl Appender for HeadAppender {
     }
 }
 
-/// A chunk captured by a querier.
-#[derive(Clone, Debug)]
-enum SnapChunk {
-    Stored(ChunkMeta),
-    Open(Arc<[u8]>),
-}
-
 /// Reads the head over a time range.
 #[derive(Debug)]
 pub struct HeadQuerier {
@@ -850,47 +1074,78 @@ impl HeadQuerier {
     }
 
     /// Captures the chunks of the matching series overlapping the range; series with none are
-    /// left out.
-    fn snapshot(&self, matchers: &[Matcher]) -> Vec<HeadSeries> {
-        let handles = self.matching(matchers);
+    /// left out. Stored chunks are resolved to their bytes now, so a later truncation of the
+    /// head (which may delete their file) does not affect this capture.
+    pub(crate) fn snapshot(&self, matchers: &[Matcher]) -> Vec<ChunkSeries> {
+        let refs = self.head.postings.postings_for_matchers(matchers);
+        let stones = self.head.tombstones.read().unwrap_or_else(|e| e.into_inner()).clone();
         let _visible = self.head.isolation.read().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::with_capacity(handles.len());
-        for h in handles {
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let Some(h) = self.head.series(r) else { continue };
             let g = lock(&h);
-            let mut chunks: Vec<SnapChunk> = g
+            let mut chunks: Vec<LazyChunk> = g
                 .chunks
                 .iter()
                 .filter(|c| c.max_t >= self.mint && c.min_t <= self.maxt)
-                .map(|c| SnapChunk::Stored(*c))
+                .map(|c| match self.head.chunks.read(c.r) {
+                    Ok(bytes) => LazyChunk::Ready {
+                        min_t: c.min_t,
+                        max_t: c.max_t,
+                        bytes,
+                    },
+                    Err(e) => LazyChunk::Broken {
+                        max_t: c.max_t,
+                        err: e.into(),
+                    },
+                })
                 .collect();
             if let Some(c) = &g.open
                 && c.num_samples() > 0
                 && c.last_t() >= self.mint
                 && g.open_min_t <= self.maxt
             {
-                chunks.push(SnapChunk::Open(Arc::from(c.bytes())));
+                chunks.push(LazyChunk::Ready {
+                    min_t: g.open_min_t,
+                    max_t: c.last_t(),
+                    bytes: ChunkBytes::Heap(Arc::from(c.bytes())),
+                });
             }
             if !chunks.is_empty() {
-                out.push(HeadSeries {
-                    labels: g.labels.clone(),
-                    chunks: chunks.into(),
-                    head: self.head.clone(),
-                    mint: self.mint,
-                    maxt: self.maxt,
-                });
+                let s = ChunkSeries::new(
+                    g.labels.clone(),
+                    chunks,
+                    None,
+                    self.mint,
+                    self.maxt,
+                    stones.get(r).to_vec(),
+                );
+                if !s.is_empty() {
+                    out.push(s);
+                }
             }
         }
         out
     }
+
+    /// The series set of a snapshot.
+    pub(crate) fn select_snapshot(
+        &self,
+        mut series: Vec<ChunkSeries>,
+        sorted: bool,
+        _hints: Option<&SelectHints>,
+    ) -> SeriesSet {
+        if sorted {
+            series.sort_unstable_by(|a, b| a.labels().cmp(b.labels()));
+        }
+        Box::new(series.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>)))
+    }
 }
 
 impl Querier for HeadQuerier {
-    fn select(&self, sorted: bool, _hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet {
-        let mut series = self.snapshot(matchers);
-        if sorted {
-            series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        }
-        Box::new(series.into_iter().map(|s| Ok(Box::new(s) as Box<dyn Series>)))
+    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet {
+        let series = self.snapshot(matchers);
+        self.select_snapshot(series, sorted, hints)
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
@@ -921,157 +1176,6 @@ impl Querier for HeadQuerier {
             }
         }
         Ok(values)
-    }
-}
-
-/// One series as a querier captured it.
-#[derive(Debug)]
-struct HeadSeries {
-    labels: Labels,
-    chunks: Arc<[SnapChunk]>,
-    head: Arc<Head>,
-    mint: Timestamp,
-    maxt: Timestamp,
-}
-
-impl Series for HeadSeries {
-    fn labels(&self) -> &Labels {
-        &self.labels
-    }
-
-    fn iterator(&self) -> Box<dyn SampleIterator> {
-        Box::new(HeadIterator {
-            chunks: self.chunks.clone(),
-            head: self.head.clone(),
-            next_chunk: 0,
-            cur: None,
-            mint: self.mint,
-            maxt: self.maxt,
-            err: None,
-            done: false,
-        })
-    }
-}
-
-/// Walks a series' captured chunks in order, skipping whole chunks on `seek` and clipping
-/// samples to the querier's range.
-struct HeadIterator {
-    chunks: Arc<[SnapChunk]>,
-    head: Arc<Head>,
-    next_chunk: usize,
-    cur: Option<XorIterator<ChunkBytes>>,
-    mint: Timestamp,
-    maxt: Timestamp,
-    err: Option<storage::Error>,
-    done: bool,
-}
-
-impl HeadIterator {
-    fn fail(&mut self, e: storage::Error) -> bool {
-        self.err = Some(e);
-        self.finish()
-    }
-
-    fn finish(&mut self) -> bool {
-        self.done = true;
-        self.cur = None;
-        false
-    }
-
-    /// Accepts the position `cur` reached, or ends iteration past the range or on an error.
-    fn settle(&mut self, moved: bool) -> Option<bool> {
-        let it = self.cur.as_ref()?;
-        if moved {
-            return Some(if it.at_t() > self.maxt { self.finish() } else { true });
-        }
-        if let Some(e) = it.err() {
-            let e = storage::Error::engine(e.clone());
-            return Some(self.fail(e));
-        }
-        self.cur = None;
-        None
-    }
-
-    /// Opens the following chunks until one has a sample at or after `t` and positions there.
-    fn seek_in_next_chunks(&mut self, t: Timestamp) -> bool {
-        while self.next_chunk < self.chunks.len() {
-            let c = self.chunks[self.next_chunk].clone();
-            self.next_chunk += 1;
-            let bytes = match c {
-                // Whole chunks before the target are skipped without decoding.
-                SnapChunk::Stored(m) if m.max_t < t => continue,
-                SnapChunk::Stored(m) => match self.head.chunks.read(m.r) {
-                    Ok(b) => b,
-                    Err(e) => return self.fail(e.into()),
-                },
-                SnapChunk::Open(b) => ChunkBytes::Heap(b),
-            };
-            let mut it = match XorIterator::new(bytes) {
-                Ok(it) => it,
-                Err(e) => return self.fail(storage::Error::engine(e)),
-            };
-            let moved = it.seek(t);
-            self.cur = Some(it);
-            if let Some(r) = self.settle(moved) {
-                return r;
-            }
-        }
-        self.finish()
-    }
-}
-
-impl SampleIterator for HeadIterator {
-    fn next(&mut self) -> bool {
-        if self.done {
-            return false;
-        }
-        if let Some(it) = self.cur.as_mut() {
-            let moved = it.next();
-            if let Some(r) = self.settle(moved) {
-                return r;
-            }
-        }
-        self.seek_in_next_chunks(self.mint)
-    }
-
-    fn seek(&mut self, t: Timestamp) -> bool {
-        if self.done {
-            return false;
-        }
-        let t = t.max(self.mint);
-        if let Some(it) = self.cur.as_mut() {
-            if it.at_t() >= t {
-                return true;
-            }
-            let moved = it.seek(t);
-            if let Some(r) = self.settle(moved) {
-                return r;
-            }
-        }
-        self.seek_in_next_chunks(t)
-    }
-
-    fn at(&self) -> Sample {
-        match &self.cur {
-            Some(it) => {
-                let (t, v) = it.at();
-                Sample::new(t, v)
-            }
-            None => Sample::new(i64::MIN, f64::NAN),
-        }
-    }
-
-    fn err(&self) -> Option<&storage::Error> {
-        self.err.as_ref()
-    }
-}
-
-impl std::fmt::Debug for HeadIterator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HeadIterator")
-            .field("next_chunk", &self.next_chunk)
-            .field("done", &self.done)
-            .finish()
     }
 }
 

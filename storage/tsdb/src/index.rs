@@ -62,6 +62,29 @@ impl MemPostings {
         }
     }
 
+    /// Removes series `r` with `labels`; lists, and names, left empty are dropped.
+    pub fn delete(&self, r: u64, labels: &Labels) {
+        let mut m = self.m.write().unwrap_or_else(|e| e.into_inner());
+        let mut drop_one = |n: &str, v: &str| {
+            let Some(values) = m.get_mut(n) else { return };
+            if let Some(list) = values.get_mut(v)
+                && let Ok(i) = list.binary_search(&r)
+            {
+                list.remove(i);
+                if list.is_empty() {
+                    values.remove(v);
+                }
+            }
+            if values.is_empty() {
+                m.remove(n);
+            }
+        };
+        drop_one("", "");
+        for l in labels.iter() {
+            drop_one(l.name, l.value);
+        }
+    }
+
     /// Every series reference, sorted.
     pub fn all(&self) -> Vec<u64> {
         self.get("", "")
@@ -125,39 +148,57 @@ impl MemPostings {
     /// `a=~".*"`, `a=""`) remove the series whose value they reject; with no selecting matcher
     /// the start set is every series.
     pub fn postings_for_matchers(&self, matchers: &[Matcher]) -> Vec<u64> {
-        let mut positive: Vec<Vec<u64>> = Vec::new();
-        let mut negative: Vec<Vec<u64>> = Vec::new();
-        for m in matchers {
-            if m.matches_empty() {
-                // Series without the label match; remove those whose value fails.
-                let list = match m.kind {
-                    MatchType::NotEqual => self.get(&m.name, &m.value),
-                    _ => self.union_where(&m.name, |v| !m.matches(v)),
-                };
-                negative.push(list);
-            } else {
-                let list = match m.kind {
-                    MatchType::Equal => self.get(&m.name, &m.value),
-                    _ => self.union_where(&m.name, |v| m.matches(v)),
-                };
-                if list.is_empty() {
-                    return Vec::new();
-                }
-                positive.push(list);
-            }
-        }
-        let base = if positive.is_empty() {
-            self.all()
-        } else {
-            let refs: Vec<&[u64]> = positive.iter().map(Vec::as_slice).collect();
-            intersect(&refs)
-        };
-        if negative.is_empty() {
-            return base;
-        }
-        let refs: Vec<&[u64]> = negative.iter().map(Vec::as_slice).collect();
-        without(&base, &union(&refs))
+        let r: Result<Vec<u64>, std::convert::Infallible> = postings_for_matchers_with(
+            matchers,
+            |n, v| Ok(self.get(n, v)),
+            |n, keep| Ok(self.union_where(n, keep)),
+            || Ok(self.all()),
+        );
+        r.unwrap_or_else(|e| match e {})
     }
+}
+
+/// `PostingsForMatchers` over any index: `get(name, value)` is one postings list,
+/// `union_where(name, keep)` the union of the lists of the values of `name` that `keep`
+/// accepts, `all()` every series. See [`MemPostings::postings_for_matchers`].
+pub(crate) fn postings_for_matchers_with<E>(
+    matchers: &[Matcher],
+    get: impl Fn(&str, &str) -> Result<Vec<u64>, E>,
+    union_where: impl Fn(&str, &dyn Fn(&str) -> bool) -> Result<Vec<u64>, E>,
+    all: impl Fn() -> Result<Vec<u64>, E>,
+) -> Result<Vec<u64>, E> {
+    let mut positive: Vec<Vec<u64>> = Vec::new();
+    let mut negative: Vec<Vec<u64>> = Vec::new();
+    for m in matchers {
+        if m.matches_empty() {
+            // Series without the label match; remove those whose value fails.
+            let list = match m.kind {
+                MatchType::NotEqual => get(&m.name, &m.value)?,
+                _ => union_where(&m.name, &|v| !m.matches(v))?,
+            };
+            negative.push(list);
+        } else {
+            let list = match m.kind {
+                MatchType::Equal => get(&m.name, &m.value)?,
+                _ => union_where(&m.name, &|v| m.matches(v))?,
+            };
+            if list.is_empty() {
+                return Ok(Vec::new());
+            }
+            positive.push(list);
+        }
+    }
+    let base = if positive.is_empty() {
+        all()?
+    } else {
+        let refs: Vec<&[u64]> = positive.iter().map(Vec::as_slice).collect();
+        intersect(&refs)
+    };
+    if negative.is_empty() {
+        return Ok(base);
+    }
+    let refs: Vec<&[u64]> = negative.iter().map(Vec::as_slice).collect();
+    Ok(without(&base, &union(&refs)))
 }
 
 /// Elements present in every list. Lists are sorted and free of duplicates.

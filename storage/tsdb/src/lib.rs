@@ -2,26 +2,40 @@
 //!
 //! It owns the float chunk encoding ([`chunkenc`], byte-compatible with Prometheus' XOR
 //! chunks), the in-memory [`Head`] (series, open chunks, the inverted [`index`]), the
-//! write-ahead log ([`wal`], [`record`]) and the memory-mapped head chunk files
-//! ([`chunks_head`]). [`Db`] ties them to a data directory. Every on-disk byte is described in
-//! `FORMAT.md` beside this crate.
+//! write-ahead log ([`wal`], [`record`], [`checkpoint`]), the memory-mapped head chunk files
+//! ([`chunks_head`]) and persistent [`Block`]s (index, chunk segments, tombstones, named by a
+//! [`Ulid`]). [`Db`] ties them to a data directory: it replays the WAL on open, merges the head
+//! and the blocks for queries, and its [`Db::maintain`] compacts the head into blocks, blocks
+//! into larger ones and applies retention. Every on-disk byte is described in `FORMAT.md`
+//! beside this crate.
 //!
-//! Storage is synchronous: no async runtime, no background threads. It depends on
+//! Storage is synchronous: no async runtime, no background threads (the caller runs
+//! `maintain` periodically on a thread of its choosing). It depends on
 //! `watchfire-model` and `watchfire-storage` only among Watchfire crates, and must never
 //! depend on PromQL, scrape or HTTP crates.
 
+mod block;
+mod blockindex;
+pub mod checkpoint;
 pub mod chunkenc;
+pub mod chunks;
 pub mod chunks_head;
 mod db;
+mod encoding;
 mod head;
 pub mod index;
+mod querier;
 pub mod record;
+pub mod tombstones;
+pub mod ulid;
 pub mod wal;
 
 use std::path::{Path, PathBuf};
 
-pub use db::{Db, OpenReport, Options};
+pub use block::{Block, BlockDesc, BlockMeta, BlockMetaCompaction, BlockStats};
+pub use db::{CorruptBlock, Db, DbMetrics, MaintainReport, OpenReport, Options};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, MemoryStorage, Metrics};
+pub use ulid::Ulid;
 pub use wal::SyncPolicy;
 
 /// Errors of the TSDB engine.

@@ -182,8 +182,15 @@ impl Wal {
     /// Starts writing a new segment after the newest one in `dir` (upstream does the same, so an
     /// existing, possibly partial, segment is never appended to).
     pub fn create(dir: &Path, opts: WalOptions) -> Result<Self, Error> {
+        Self::create_after(dir, opts, None)
+    }
+
+    /// [`create`](Self::create), numbering the new segment after `covered` as well (the last
+    /// segment a checkpoint covers), so it is never mistaken for a covered one.
+    pub fn create_after(dir: &Path, opts: WalOptions, covered: Option<u32>) -> Result<Self, Error> {
         fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-        let seq = list_segments(dir)?.last().map_or(0, |s| s + 1);
+        let after_segments = list_segments(dir)?.last().map_or(0, |s| s + 1);
+        let seq = after_segments.max(covered.map_or(0, |c| c + 1));
         let file = create_segment(dir, seq)?;
         let opts = WalOptions {
             segment_size: opts.segment_size.max(PAGE_SIZE),
@@ -254,6 +261,13 @@ impl Wal {
         self.unsynced = false;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Closes (and fsyncs) the active segment and starts the next one; returns its number.
+    /// Truncation cuts first so every older segment is complete and can be checkpointed.
+    pub fn cut_segment(&mut self) -> Result<u32, Error> {
+        self.next_segment()?;
+        Ok(self.seq)
     }
 
     /// Appends records and writes them to the operating system; fsyncs as the policy says.
@@ -333,6 +347,18 @@ fn create_segment(dir: &Path, seq: u32) -> Result<File, Error> {
     Ok(f)
 }
 
+/// Total bytes of the regular files under `dir`, recursively (0 if it does not exist).
+pub(crate) fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// fsyncs a directory so a created or removed file name is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
@@ -343,8 +369,18 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
 /// Reads every segment in `dir` in order, calling `f(segment, record)`. On a torn or corrupt
 /// record, truncates that segment just before it, deletes every later segment and returns
 /// what was cut; the caller counts it. Returns `None` for a clean log.
-pub fn replay_and_repair(dir: &Path, mut f: impl FnMut(u32, &[u8])) -> Result<Option<Corruption>, Error> {
-    let segments = list_segments(dir)?;
+pub fn replay_and_repair(dir: &Path, f: impl FnMut(u32, &[u8])) -> Result<Option<Corruption>, Error> {
+    replay_and_repair_from(dir, 0, f)
+}
+
+/// [`replay_and_repair`] over the segments numbered `from` and later only (those before are
+/// covered by a checkpoint).
+pub fn replay_and_repair_from(
+    dir: &Path,
+    from: u32,
+    mut f: impl FnMut(u32, &[u8]),
+) -> Result<Option<Corruption>, Error> {
+    let segments: Vec<u32> = list_segments(dir)?.into_iter().filter(|&s| s >= from).collect();
     for (i, &seg) in segments.iter().enumerate() {
         let path = dir.join(segment_name(seg));
         let data = fs::read(&path).map_err(|e| Error::io("read WAL segment", &path, e))?;

@@ -1,0 +1,471 @@
+//! Reading across the head and the blocks: series made of chunks (held, or read lazily from a
+//! block), iterators that skip deleted intervals, and the merge of the same series from several
+//! sources with duplicate samples dropped (upstream `storage/merge.go`, `tsdb/querier.go`).
+
+use std::sync::{Arc, RwLock};
+
+use watchfire_model::{Labels, Matcher, Sample, Timestamp};
+use watchfire_storage::{self as storage, Querier, SampleIterator, SelectHints, Series, SeriesSet};
+
+use crate::block::Block;
+use crate::chunkenc::XorIterator;
+use crate::head::{ChunkBytes, Head, HeadQuerier};
+use crate::tombstones::Interval;
+
+/// The blocks of a database, sorted by time; replaced as a whole when it changes, so a reader
+/// that cloned the inner `Arc` keeps a consistent list (and the blocks' mappings) alive.
+pub(crate) type BlockList = Arc<RwLock<Arc<Vec<Arc<Block>>>>>;
+
+/// A chunk of a series as a querier captured it.
+#[derive(Clone, Debug)]
+pub(crate) enum LazyChunk {
+    /// Bytes already at hand (head chunks).
+    Ready { min_t: i64, max_t: i64, bytes: ChunkBytes },
+    /// A chunk of the series' block, read when the iterator reaches it.
+    InBlock { min_t: i64, max_t: i64, r: u64 },
+    /// A chunk that could not be read when the series was captured.
+    Broken { max_t: i64, err: storage::Error },
+}
+
+impl LazyChunk {
+    fn max_t(&self) -> i64 {
+        match self {
+            LazyChunk::Ready { max_t, .. } | LazyChunk::InBlock { max_t, .. } | LazyChunk::Broken { max_t, .. } => {
+                *max_t
+            }
+        }
+    }
+
+    fn min_t(&self) -> i64 {
+        match self {
+            LazyChunk::Ready { min_t, .. } | LazyChunk::InBlock { min_t, .. } => *min_t,
+            LazyChunk::Broken { .. } => i64::MIN,
+        }
+    }
+}
+
+/// One series of one source (the head or a block) over a querier's range.
+#[derive(Debug)]
+pub(crate) struct ChunkSeries {
+    labels: Labels,
+    chunks: Arc<[LazyChunk]>,
+    block: Option<Arc<Block>>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    stones: Arc<[Interval]>,
+}
+
+impl ChunkSeries {
+    pub(crate) fn new(
+        labels: Labels,
+        chunks: Vec<LazyChunk>,
+        block: Option<Arc<Block>>,
+        mint: Timestamp,
+        maxt: Timestamp,
+        stones: Vec<Interval>,
+    ) -> Self {
+        // Drop chunks that the tombstones cover entirely.
+        let chunks: Vec<LazyChunk> = chunks
+            .into_iter()
+            .filter(|c| {
+                !stones
+                    .iter()
+                    .any(|iv| iv.mint <= c.min_t().max(mint) && iv.maxt >= c.max_t().min(maxt))
+            })
+            .collect();
+        ChunkSeries {
+            labels,
+            chunks: chunks.into(),
+            block,
+            mint,
+            maxt,
+            stones: stones.into(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn iter(&self) -> ChunksIterator {
+        ChunksIterator {
+            chunks: self.chunks.clone(),
+            block: self.block.clone(),
+            next_chunk: 0,
+            cur: None,
+            mint: self.mint,
+            maxt: self.maxt,
+            stones: self.stones.clone(),
+            err: None,
+            done: false,
+        }
+    }
+}
+
+impl Series for ChunkSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(self.iter())
+    }
+}
+
+/// Walks a series' chunks in order, skipping whole chunks on `seek`, clipping samples to the
+/// querier's range and skipping deleted intervals.
+struct ChunksIterator {
+    chunks: Arc<[LazyChunk]>,
+    block: Option<Arc<Block>>,
+    next_chunk: usize,
+    cur: Option<XorIterator<ChunkBytes>>,
+    mint: Timestamp,
+    maxt: Timestamp,
+    stones: Arc<[Interval]>,
+    err: Option<storage::Error>,
+    done: bool,
+}
+
+impl ChunksIterator {
+    fn fail(&mut self, e: storage::Error) -> bool {
+        self.err = Some(e);
+        self.finish()
+    }
+
+    fn finish(&mut self) -> bool {
+        self.done = true;
+        self.cur = None;
+        false
+    }
+
+    /// Accepts the position `cur` reached, or ends iteration past the range or on an error.
+    fn settle(&mut self, moved: bool) -> Option<bool> {
+        let it = self.cur.as_ref()?;
+        if moved {
+            return Some(if it.at_t() > self.maxt { self.finish() } else { true });
+        }
+        if let Some(e) = it.err() {
+            let e = storage::Error::engine(e.clone());
+            return Some(self.fail(e));
+        }
+        self.cur = None;
+        None
+    }
+
+    /// Opens the following chunks until one has a sample at or after `t` and positions there.
+    fn seek_in_next_chunks(&mut self, t: Timestamp) -> bool {
+        while self.next_chunk < self.chunks.len() {
+            let c = self.chunks[self.next_chunk].clone();
+            self.next_chunk += 1;
+            if c.max_t() < t {
+                // Whole chunks before the target are skipped without decoding.
+                continue;
+            }
+            let bytes = match c {
+                LazyChunk::Ready { bytes, .. } => bytes,
+                LazyChunk::InBlock { r, .. } => match self.block.as_ref().map(|b| b.chunk(r)) {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => return self.fail(e.into()),
+                    None => {
+                        return self.fail(storage::Error::engine(std::io::Error::other(
+                            "block chunk without block",
+                        )));
+                    }
+                },
+                LazyChunk::Broken { err, .. } => return self.fail(err),
+            };
+            let mut it = match XorIterator::new(bytes) {
+                Ok(it) => it,
+                Err(e) => return self.fail(storage::Error::engine(e)),
+            };
+            let moved = it.seek(t);
+            self.cur = Some(it);
+            if let Some(r) = self.settle(moved) {
+                return r;
+            }
+        }
+        self.finish()
+    }
+
+    fn raw_next(&mut self) -> bool {
+        if self.done {
+            return false;
+        }
+        if let Some(it) = self.cur.as_mut() {
+            let moved = it.next();
+            if let Some(r) = self.settle(moved) {
+                return r;
+            }
+        }
+        self.seek_in_next_chunks(self.mint)
+    }
+
+    fn raw_seek(&mut self, t: Timestamp) -> bool {
+        if self.done {
+            return false;
+        }
+        let t = t.max(self.mint);
+        if let Some(it) = self.cur.as_mut() {
+            if it.at_t() >= t {
+                return true;
+            }
+            let moved = it.seek(t);
+            if let Some(r) = self.settle(moved) {
+                return r;
+            }
+        }
+        self.seek_in_next_chunks(t)
+    }
+
+    /// Moves past deleted samples.
+    fn skip_deleted(&mut self, mut ok: bool) -> bool {
+        while ok {
+            let t = self.at().t;
+            let i = self.stones.partition_point(|iv| iv.maxt < t);
+            match self.stones.get(i) {
+                Some(iv) if iv.contains(t) => {
+                    if iv.maxt == i64::MAX {
+                        return self.finish();
+                    }
+                    ok = self.raw_seek(iv.maxt + 1);
+                }
+                _ => return true,
+            }
+        }
+        false
+    }
+}
+
+impl SampleIterator for ChunksIterator {
+    fn next(&mut self) -> bool {
+        let ok = self.raw_next();
+        self.skip_deleted(ok)
+    }
+
+    fn seek(&mut self, t: Timestamp) -> bool {
+        let ok = self.raw_seek(t);
+        self.skip_deleted(ok)
+    }
+
+    fn at(&self) -> Sample {
+        match &self.cur {
+            Some(it) => {
+                let (t, v) = it.at();
+                Sample::new(t, v)
+            }
+            None => Sample::new(i64::MIN, f64::NAN),
+        }
+    }
+
+    fn err(&self) -> Option<&storage::Error> {
+        self.err.as_ref()
+    }
+}
+
+impl std::fmt::Debug for ChunksIterator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunksIterator")
+            .field("next_chunk", &self.next_chunk)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+/// The same series from several sources (blocks in time order, then the head).
+#[derive(Debug)]
+struct MergedSeries {
+    labels: Labels,
+    parts: Vec<ChunkSeries>,
+}
+
+impl Series for MergedSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn iterator(&self) -> Box<dyn SampleIterator> {
+        Box::new(MergeIterator {
+            its: self.parts.iter().map(|p| p.iter()).collect(),
+            ok: vec![false; self.parts.len()],
+            started: false,
+            cur: None,
+            err: None,
+        })
+    }
+}
+
+/// Merges sorted iterators; of samples with the same timestamp the one of the first iterator
+/// is returned and the others are skipped (upstream's `ChainSampleIterator` dedup).
+struct MergeIterator {
+    its: Vec<ChunksIterator>,
+    ok: Vec<bool>,
+    started: bool,
+    /// Index of the iterator holding the current sample.
+    cur: Option<usize>,
+    err: Option<storage::Error>,
+}
+
+impl MergeIterator {
+    fn pick(&mut self) -> bool {
+        if let Some(i) = self.its.iter().position(|it| it.err().is_some()) {
+            self.err = self.its[i].err().cloned();
+            self.ok.iter_mut().for_each(|o| *o = false);
+            self.cur = None;
+            return false;
+        }
+        let mut best: Option<(i64, usize)> = None;
+        for (i, it) in self.its.iter().enumerate() {
+            if self.ok[i] {
+                let t = it.at().t;
+                if best.is_none_or(|(bt, _)| t < bt) {
+                    best = Some((t, i));
+                }
+            }
+        }
+        self.cur = best.map(|(_, i)| i);
+        self.cur.is_some()
+    }
+}
+
+impl SampleIterator for MergeIterator {
+    fn next(&mut self) -> bool {
+        if self.err.is_some() {
+            return false;
+        }
+        if !self.started {
+            self.started = true;
+            for (i, it) in self.its.iter_mut().enumerate() {
+                self.ok[i] = it.next();
+            }
+            return self.pick();
+        }
+        let Some(c) = self.cur else { return false };
+        let t = self.its[c].at().t;
+        for (i, it) in self.its.iter_mut().enumerate() {
+            if self.ok[i] && it.at().t == t {
+                self.ok[i] = it.next();
+            }
+        }
+        self.pick()
+    }
+
+    fn seek(&mut self, t: Timestamp) -> bool {
+        if self.err.is_some() {
+            return false;
+        }
+        if self.started {
+            match self.cur {
+                Some(c) if self.its[c].at().t >= t => return true,
+                None => return false,
+                _ => {}
+            }
+        }
+        let fresh = !self.started;
+        self.started = true;
+        for (i, it) in self.its.iter_mut().enumerate() {
+            if fresh || (self.ok[i] && it.at().t < t) {
+                self.ok[i] = it.seek(t);
+            }
+        }
+        self.pick()
+    }
+
+    fn at(&self) -> Sample {
+        match self.cur {
+            Some(c) => self.its[c].at(),
+            None => Sample::new(i64::MIN, f64::NAN),
+        }
+    }
+
+    fn err(&self) -> Option<&storage::Error> {
+        self.err.as_ref()
+    }
+}
+
+/// Groups series with equal labels (input sorted by labels, stable) into merged series.
+pub(crate) fn merge_sorted(series: Vec<ChunkSeries>) -> Vec<Box<dyn Series>> {
+    let mut out: Vec<Box<dyn Series>> = Vec::with_capacity(series.len());
+    let mut it = series.into_iter().peekable();
+    while let Some(first) = it.next() {
+        if it.peek().is_some_and(|n| n.labels == first.labels) {
+            let mut parts = vec![first];
+            while let Some(n) = it.next_if(|n| n.labels == parts[0].labels) {
+                parts.push(n);
+            }
+            out.push(Box::new(MergedSeries {
+                labels: parts[0].labels.clone(),
+                parts,
+            }));
+        } else {
+            out.push(Box::new(first));
+        }
+    }
+    out
+}
+
+/// Reads the head and the blocks over `[mint, maxt]`.
+#[derive(Debug)]
+pub(crate) struct DbQuerier {
+    pub(crate) head: Arc<Head>,
+    pub(crate) blocks: BlockList,
+    pub(crate) mint: Timestamp,
+    pub(crate) maxt: Timestamp,
+}
+
+impl DbQuerier {
+    fn blocks(&self) -> Vec<Arc<Block>> {
+        let list = self.blocks.read().unwrap_or_else(|e| e.into_inner()).clone();
+        list.iter()
+            .filter(|b| b.min_time() <= self.maxt && self.mint < b.max_time())
+            .cloned()
+            .collect()
+    }
+
+    fn head(&self) -> HeadQuerier {
+        self.head.querier(self.mint, self.maxt)
+    }
+}
+
+impl Querier for DbQuerier {
+    fn select(&self, sorted: bool, hints: Option<&SelectHints>, matchers: &[Matcher]) -> SeriesSet {
+        // The head first, the block list second: compaction adds a block before it truncates
+        // the head, so whatever moved out of the head between the two steps is in a block of
+        // the list read afterwards (and a sample in both is merged away).
+        let head = self.head().snapshot(matchers);
+        let blocks = self.blocks();
+        if blocks.is_empty() {
+            return self.head().select_snapshot(head, sorted, hints);
+        }
+        let mut all: Vec<ChunkSeries> = Vec::new();
+        for b in &blocks {
+            match b.select(self.mint, self.maxt, matchers) {
+                Ok(v) => all.extend(v),
+                Err(e) => return Box::new(std::iter::once(Err(e.into()))),
+            }
+        }
+        all.extend(head);
+        all.retain(|s| !s.is_empty());
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Box::new(merge_sorted(all).into_iter().map(Ok))
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
+        let mut out = self.head().label_names(matchers)?;
+        for b in self.blocks() {
+            out.extend(b.label_names(matchers)?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
+        let mut out = self.head().label_values(name, matchers)?;
+        for b in self.blocks() {
+            out.extend(b.label_values(name, matchers)?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
