@@ -167,3 +167,55 @@ fn status_endpoints_and_format_query() {
         .unwrap();
     assert_eq!(form["data"], "foo + on (a) bar", "{form}");
 }
+
+#[test]
+fn admin_api_needs_its_flag_then_deletes_cleans_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_store(dir.path());
+    {
+        let server = Server::start(dir.path(), &[]);
+        let r = Client::new()
+            .post(format!("http://{}/api/v1/admin/tsdb/snapshot", server.addr))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["errorType"], "unavailable");
+        assert_eq!(body["error"], "admin APIs disabled");
+    }
+    let server = Server::start(dir.path(), &["--web.enable-admin-api"]);
+    let base = format!("http://{}/api/v1", server.addr);
+    let c = Client::new();
+
+    let r = c.post(format!("{base}/admin/tsdb/delete_series")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "match[] is required");
+    let r = c
+        .post(format!("{base}/admin/tsdb/delete_series"))
+        .form(&[("match[]", "up{job=\"api\"}")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", r.text().unwrap());
+    let (_, body) = get_json(&format!("{base}/series?match[]=up"));
+    assert_eq!(
+        body["data"],
+        serde_json::json!([{"__name__": "up", "instance": "a:9100", "job": "node"}]),
+        "{body}"
+    );
+
+    let r = c.post(format!("{base}/admin/tsdb/clean_tombstones")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let r = c.post(format!("{base}/admin/tsdb/snapshot")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().unwrap();
+    let name = body["data"]["name"].as_str().unwrap().to_owned();
+    assert!(
+        dir.path().join("data/snapshots").join(&name).is_dir(),
+        "snapshot {name} exists"
+    );
+    let r = c
+        .post(format!("{base}/admin/tsdb/snapshot?skip_head=maybe"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

@@ -232,12 +232,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         "Starting Watchfire"
     );
     let start_time = crate::status::now_rfc3339();
-    for (set, flag) in [
-        (args.enable_admin_api, "--web.enable-admin-api"),
-        (args.enable_remote_write_receiver, "--web.enable-remote-write-receiver"),
-        (args.retention_time.is_some(), "--storage.tsdb.retention.time"),
-        (args.retention_size.is_some(), "--storage.tsdb.retention.size"),
-    ] {
+    for (set, flag) in [(args.enable_remote_write_receiver, "--web.enable-remote-write-receiver")] {
         if set {
             warn!(flag, "flag accepted but has no effect yet in this version");
         }
@@ -255,16 +250,26 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
     // Open the store (replaying its WAL) before serving, so every query sees all data.
     let path = args.tsdb_path.clone();
+    let options = tsdb_options(&args, &state.read().expect("config lock is never poisoned").prometheus)?;
+    info!(
+        retention_time = %watchfire_model::Duration::from_millis(options.retention_time),
+        retention_size_bytes = options.retention_size,
+        "Storage retention"
+    );
     let db = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&path)?;
-        watchfire_tsdb::Db::open(&path, watchfire_tsdb::Options::default()).map_err(anyhow::Error::from)
+        watchfire_tsdb::Db::open(&path, options).map_err(anyhow::Error::from)
     })
     .await
     .context("opening storage")?
     .with_context(|| format!("opening storage at {}", args.tsdb_path.display()))?;
     let report = db.open_report();
-    info!(path = %args.tsdb_path.display(), series = db.head().num_series(), report = ?report, "Storage opened");
+    for corrupt in &report.corrupted_blocks {
+        error!(block = ?corrupt, "a corrupt block was moved aside; its data is not served");
+    }
+    info!(path = %args.tsdb_path.display(), series = db.head().num_series(), blocks = db.blocks().len(), "Storage opened");
     let db = Arc::new(db);
+    let maintenance = tokio::spawn(maintain_periodically(db.clone()));
 
     let registry = Registry::new();
     register_build_info(&registry)?;
@@ -284,6 +289,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let api_v1 = watchfire_web::api::router(watchfire_web::api::ApiV1 {
         storage: db.clone(),
         status: Arc::new(status),
+        admin: args
+            .enable_admin_api
+            .then(|| Arc::new(Admin { db: db.clone() }) as Arc<dyn watchfire_web::api::Admin>),
     });
 
     let web = match &args.web_config_file {
@@ -360,6 +368,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     app.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     server_task.await.context("HTTP server task")??;
+    maintenance.abort();
+    let _ = maintenance.await;
     // The server is gone, so this should be the last reference; if a request task still holds
     // one, dropping it flushes what it can and the WAL covers the rest on the next start.
     match Arc::try_unwrap(db) {
@@ -371,4 +381,115 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     info!("See you next time!");
     Ok(())
+}
+
+/// Storage options: retention from the config file's `storage.tsdb.retention` when set, else
+/// from the (upstream-deprecated) flags, else upstream's default of 15 days by time.
+fn tsdb_options(args: &ServerArgs, config: &promcfg::Config) -> anyhow::Result<watchfire_tsdb::Options> {
+    let retention = &config.storage.tsdb.retention;
+    let time = if !retention.time.is_zero() {
+        Some(retention.time)
+    } else {
+        args.retention_time
+    };
+    let size = if retention.size.bytes() > 0 {
+        Some(retention.size.bytes())
+    } else {
+        match &args.retention_size {
+            Some(s) => Some(
+                promcfg::ByteSize::parse(s)
+                    .map_err(|e| anyhow::anyhow!("--storage.tsdb.retention.size: {e}"))?
+                    .bytes(),
+            ),
+            None => None,
+        }
+    };
+    if retention.percentage > 0.0 {
+        warn!("storage.tsdb.retention.percentage is not supported yet and has no effect");
+    }
+    if !config.storage.tsdb.out_of_order_time_window.is_zero() {
+        warn!(
+            "storage.tsdb.out_of_order_time_window is not supported yet: out-of-order samples are rejected and counted"
+        );
+    }
+    let defaults = watchfire_tsdb::Options::default();
+    Ok(watchfire_tsdb::Options {
+        // Upstream: 15 days when neither limit is set; only a size limit when only size is set.
+        retention_time: match (time, size) {
+            (Some(t), _) => t.as_millis(),
+            (None, Some(_)) => 0,
+            (None, None) => defaults.retention_time,
+        },
+        retention_size: size.map_or(0, |b| b.max(0) as u64),
+        ..defaults
+    })
+}
+
+/// How often blocks are cut, compacted and retention applied (upstream reloads blocks every
+/// minute).
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn maintain_periodically(db: Arc<watchfire_tsdb::Db>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || db.maintain()).await {
+            Ok(Ok(r)) => {
+                if !(r.head_blocks.is_empty()
+                    && r.compacted_blocks.is_empty()
+                    && r.deleted_by_time.is_empty()
+                    && r.deleted_by_size.is_empty())
+                {
+                    info!(
+                        head_blocks = r.head_blocks.len(),
+                        compacted = r.compacted_blocks.len(),
+                        deleted_by_time = r.deleted_by_time.len(),
+                        deleted_by_size = r.deleted_by_size.len(),
+                        series_removed = r.series_removed,
+                        "Storage maintenance"
+                    );
+                }
+                if r.size_limit_exceeded {
+                    warn!(
+                        "the WAL and head alone exceed storage.tsdb.retention.size; no samples were deleted from them"
+                    );
+                }
+            }
+            Ok(Err(e)) => error!(err = %e, "storage maintenance failed"),
+            Err(e) => error!(err = %e, "storage maintenance task failed"),
+        }
+    }
+}
+
+/// The admin API over the open database.
+struct Admin {
+    db: Arc<watchfire_tsdb::Db>,
+}
+
+impl watchfire_web::api::Admin for Admin {
+    fn delete_series(&self, mint: i64, maxt: i64, matchers: &[watchfire_model::Matcher]) -> Result<(), String> {
+        self.db
+            .delete(mint, maxt, matchers)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn clean_tombstones(&self) -> Result<(), String> {
+        self.db.clean_tombstones().map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn snapshot(&self, skip_head: bool) -> Result<String, String> {
+        // Upstream's name: <UTC time>-<16 hex digits>.
+        let now = jiff::Timestamp::now();
+        let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+        let name = format!(
+            "{stamp}-{:016x}",
+            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), now.as_nanosecond())
+        );
+        let dir = self.db.dir().join("snapshots").join(&name);
+        self.db.snapshot(&dir, !skip_head).map_err(|e| e.to_string())?;
+        Ok(name)
+    }
 }

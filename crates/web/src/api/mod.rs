@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -80,11 +80,23 @@ pub trait StatusSource: Send + Sync + 'static {
     fn config_yaml(&self) -> String;
 }
 
+/// The admin API's operations (`--web.enable-admin-api`).
+pub trait Admin: Send + Sync + 'static {
+    /// Deletes the series matching `matchers` in `[mint, maxt]` (through tombstones).
+    fn delete_series(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), String>;
+    /// Rewrites data to remove what tombstones cover.
+    fn clean_tombstones(&self) -> Result<(), String>;
+    /// Writes a snapshot and returns its directory name under `<data>/snapshots`.
+    fn snapshot(&self, skip_head: bool) -> Result<String, String>;
+}
+
 /// The state the v1 handlers share.
 #[derive(Clone)]
 pub struct ApiV1 {
     pub storage: Arc<dyn Storage>,
     pub status: Arc<dyn StatusSource>,
+    /// `None` unless `--web.enable-admin-api` is given.
+    pub admin: Option<Arc<dyn Admin>>,
 }
 
 impl std::fmt::Debug for ApiV1 {
@@ -106,6 +118,15 @@ pub fn router(api: ApiV1) -> Router {
         .route("/labels", get(labels).post(labels))
         .route("/label/{name}/values", get(label_values))
         .route("/series", get(series).post(series))
+        .route(
+            "/admin/tsdb/delete_series",
+            axum::routing::post(delete_series).put(delete_series),
+        )
+        .route(
+            "/admin/tsdb/clean_tombstones",
+            axum::routing::post(clean_tombstones).put(clean_tombstones),
+        )
+        .route("/admin/tsdb/snapshot", axum::routing::post(snapshot).put(snapshot))
         .with_state(api)
 }
 
@@ -330,6 +351,72 @@ async fn series(State(api): State<ApiV1>, params: Params) -> Response {
     };
     match run.await {
         Ok((found, warnings)) => response::success_with_warnings(found, warnings),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn admin(api: &ApiV1) -> Result<Arc<dyn Admin>, ApiError> {
+    api.admin
+        .clone()
+        .ok_or_else(|| ApiError::new(ErrorType::Unavailable, "admin APIs disabled"))
+}
+
+fn no_content() -> Response {
+    http::StatusCode::NO_CONTENT.into_response()
+}
+
+async fn delete_series(State(api): State<ApiV1>, params: Params) -> Response {
+    let run = async {
+        let admin = admin(&api)?;
+        let sets = matcher_sets(&params)?;
+        if sets.is_empty() {
+            return Err(ApiError::bad_data("no match[] parameter provided"));
+        }
+        let (start, end) = time_range(&params)?;
+        blocking(move || {
+            for set in &sets {
+                admin
+                    .delete_series(start, end, set)
+                    .map_err(|e| ApiError::new(ErrorType::Internal, e))?;
+            }
+            Ok(())
+        })
+        .await
+    };
+    run.await.map(|()| no_content()).unwrap_or_else(ApiError::into_response)
+}
+
+async fn clean_tombstones(State(api): State<ApiV1>) -> Response {
+    let run = async {
+        let admin = admin(&api)?;
+        blocking(move || {
+            admin
+                .clean_tombstones()
+                .map_err(|e| ApiError::new(ErrorType::Internal, e))
+        })
+        .await
+    };
+    run.await.map(|()| no_content()).unwrap_or_else(ApiError::into_response)
+}
+
+async fn snapshot(State(api): State<ApiV1>, params: Params) -> Response {
+    let run = async {
+        let admin = admin(&api)?;
+        let skip_head = match params.get("skip_head") {
+            None | Some("") => false,
+            Some(s) => s
+                .parse::<bool>()
+                .map_err(|_| ApiError::bad_data(format!("unable to parse boolean 'skip_head' argument: {s:?}")))?,
+        };
+        blocking(move || {
+            admin
+                .snapshot(skip_head)
+                .map_err(|e| ApiError::new(ErrorType::Internal, e))
+        })
+        .await
+    };
+    match run.await {
+        Ok(name) => success(json!({ "name": name })),
         Err(e) => e.into_response(),
     }
 }
