@@ -68,7 +68,7 @@ impl Display for StringLiteral {
 /// Labels of `by`, `without`, `on`, `ignoring` and `group_*` lists, quoted when they are not
 /// legacy names. Unlike upstream, `without`, `inf` and `nan` are quoted too: the grammar does
 /// not accept them bare in these lists, so upstream's output would not parse back.
-fn write_labels(f: &mut Formatter<'_>, labels: &[String]) -> fmt::Result {
+pub(crate) fn write_labels(f: &mut Formatter<'_>, labels: &[String]) -> fmt::Result {
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;

@@ -2,6 +2,8 @@
 //! precedence, error messages and positions, type checking, the upstream conformance corpus,
 //! and the parse → print → parse property.
 
+mod engine;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
