@@ -219,3 +219,140 @@ fn admin_api_needs_its_flag_then_deletes_cleans_and_snapshots() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[test]
+fn grafana_health_probe_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = format!("http://{}/api/v1", server.addr);
+    // Grafana's Prometheus data source first runs `1+1` as an instant query...
+    let (code, body) = get_json(&format!("{base}/query?query=1%2B1&time=1700000000.5"));
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "success", "data": {"resultType": "scalar", "result": [1700000000.5, "2"]}})
+    );
+    // ...then reads buildinfo to learn the version.
+    let (code, body) = get_json(&format!("{base}/status/buildinfo"));
+    assert_eq!(code, StatusCode::OK);
+    assert!(body["data"]["version"].is_string());
+}
+
+#[test]
+fn instant_and_range_queries_over_stored_data() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_store(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let base = format!("http://{}/api/v1", server.addr);
+
+    let (code, body) = get_json(&format!("{base}/query?query=up&time=1045"));
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"resultType": "vector", "result": [
+            {"metric": {"__name__": "up", "instance": "a:9100", "job": "node"}, "value": [1045, "1"]},
+            {"metric": {"__name__": "up", "instance": "b:8080", "job": "api"}, "value": [1045, "0"]},
+        ]}),
+        "{body}"
+    );
+
+    let (_, body) = get_json(&format!(
+        "{base}/query_range?query=sum(node_load1)&start=1000&end=1045&step=15"
+    ));
+    assert_eq!(
+        body["data"],
+        serde_json::json!({"resultType": "matrix", "result": [
+            {"metric": {}, "values": [[1000, "0"], [1015, "0.1"], [1030, "0.2"], [1045, "0.3"]]},
+        ]}),
+        "{body}"
+    );
+
+    // rate() over something that is not named like a counter raises upstream's info, with
+    // the position of the selector.
+    let (_, body) = get_json(&format!("{base}/query?query=rate(node_load1%5B1m%5D)&time=1045"));
+    let infos = body["infos"].as_array().expect("infos present");
+    assert!(
+        infos[0]
+            .as_str()
+            .unwrap()
+            .starts_with("PromQL info: metric might not be a counter")
+            && infos[0].as_str().unwrap().ends_with("(1:6)"),
+        "{body}"
+    );
+
+    for (query, fragment) in [
+        ("query=sum(&time=1", "invalid parameter \"query\": 1:5: parse error"),
+        ("query=up&time=soon", "invalid parameter \"time\""),
+    ] {
+        let (code, body) = get_json(&format!("{base}/query?{query}"));
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(fragment), "{query}: {body}");
+    }
+    for (query, fragment) in [
+        (
+            "query=up&start=10&end=20&step=0",
+            "zero or negative query resolution step",
+        ),
+        (
+            "query=up&start=0&end=100000&step=1",
+            "exceeded maximum resolution of 11,000 points per timeseries",
+        ),
+        (
+            "query=up&start=20&end=10&step=1",
+            "end timestamp must not be before start time",
+        ),
+        ("query=up&end=10&step=1", "invalid parameter \"start\""),
+    ] {
+        let (code, body) = get_json(&format!("{base}/query_range?{query}"));
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(fragment), "{query}: {body}");
+    }
+    // A query evaluation error is `execution` (422), as upstream.
+    let (code, body) = get_json(&format!(
+        "{base}/query?query=up%20%2B%20on()%20group_left%20up&time=1045"
+    ));
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errorType"], "execution");
+}
+
+/// The real promtool (Debian's prometheus package, installed by `bash .ci/test`) as a client.
+#[test]
+fn promtool_queries_work_against_watchfire() {
+    let dir = tempfile::tempdir().unwrap();
+    seed_store(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let url = format!("http://{}", server.addr);
+    let promtool = |args: &[&str]| {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .output()
+            .expect("promtool runs: `bash .ci/test` installs Debian's prometheus package");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let out = promtool(&["query", "instant", "--time=1045", &url, "up{job=\"node\"}"]);
+    assert!(out.contains("job=\"node\"") && out.contains("=> 1 @[1045]"), "{out}");
+    let out = promtool(&[
+        "query",
+        "range",
+        "--start=1000",
+        "--end=1045",
+        "--step=15s",
+        &url,
+        "sum(node_load1)",
+    ]);
+    assert!(out.contains("0.1 @[1015]") && out.contains("0.3 @[1045]"), "{out}");
+    // promtool defaults series and label queries to a window around now; the data is at ~1000 s.
+    let out = promtool(&["query", "series", "--match=up", "--start=0", "--end=2000", &url]);
+    assert!(
+        out.contains("instance=\"a:9100\"") && out.contains("instance=\"b:8080\""),
+        "{out}"
+    );
+    let out = promtool(&["query", "labels", "--start=0", "--end=2000", &url, "job"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["api", "node"], "{out}");
+}

@@ -225,10 +225,12 @@ fn lifecycle_endpoints_need_the_flag() {
         get(&format!("{base}/-/healthy")),
         (StatusCode::OK, "Prometheus Server is Healthy.\n".into())
     );
-    assert_eq!(
-        get(&format!("{base}/-/ready")),
-        (StatusCode::OK, "Prometheus Server is Ready.\n".into())
-    );
+    // Readiness follows listening closely but not atomically: poll for it.
+    let ready = eventually(Duration::from_secs(10), || {
+        let r = get(&format!("{base}/-/ready"));
+        (r.0 == StatusCode::OK).then_some(r)
+    });
+    assert_eq!(ready, Some((StatusCode::OK, "Prometheus Server is Ready.\n".into())));
 }
 
 #[test]

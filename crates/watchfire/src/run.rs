@@ -289,6 +289,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let api_v1 = watchfire_web::api::router(watchfire_web::api::ApiV1 {
         storage: db.clone(),
         status: Arc::new(status),
+        engine: watchfire_promql::engine::Engine::new(watchfire_promql::engine::EngineOptions {
+            // Upstream's default: delayed __name__ removal is an opt-in feature flag.
+            delayed_name_removal: false,
+            ..Default::default()
+        }),
         admin: args
             .enable_admin_api
             .then(|| Arc::new(Admin { db: db.clone() }) as Arc<dyn watchfire_web::api::Admin>),

@@ -5,6 +5,7 @@
 //! `watchfire_storage::Storage`, process status through [`StatusSource`].
 
 mod params;
+mod query;
 mod response;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,6 +98,8 @@ pub struct ApiV1 {
     pub status: Arc<dyn StatusSource>,
     /// `None` unless `--web.enable-admin-api` is given.
     pub admin: Option<Arc<dyn Admin>>,
+    /// The PromQL engine (it holds only options).
+    pub engine: watchfire_promql::engine::Engine,
 }
 
 impl std::fmt::Debug for ApiV1 {
@@ -114,6 +117,8 @@ pub fn router(api: ApiV1) -> Router {
         .route("/status/config", get(config))
         .route("/status/tsdb", get(tsdb_status))
         .route("/status/walreplay", get(walreplay))
+        .route("/query", get(query::instant).post(query::instant))
+        .route("/query_range", get(query::range).post(query::range))
         .route("/format_query", get(format_query).post(format_query))
         .route("/labels", get(labels).post(labels))
         .route("/label/{name}/values", get(label_values))
@@ -182,7 +187,7 @@ async fn format_query(params: Params) -> Response {
         return ApiError::bad_data("invalid parameter \"query\": query is empty").into_response();
     };
     match watchfire_promql::parse_expr(query) {
-        Ok(expr) => success(expr.to_string()),
+        Ok(expr) => success(expr.pretty()),
         Err(e) => ApiError::bad_data(format!("invalid parameter \"query\": {e}")).into_response(),
     }
 }

@@ -100,10 +100,10 @@ pub fn result_json(value: &Value) -> String {
 }
 
 /// The success envelope around a query result, with warnings and infos when present.
-fn query_response(result: &QueryResult, limit: usize) -> Response {
+fn query_response(query: &str, result: &QueryResult, limit: usize) -> Response {
     let mut value = result.value.clone();
-    let mut warnings: Vec<String> = result.annotations.warnings().map(|a| a.message.clone()).collect();
-    let infos: Vec<String> = result.annotations.infos().map(|a| a.message.clone()).collect();
+    let mut warnings: Vec<String> = result.annotations.warnings().map(|a| a.with_position(query)).collect();
+    let infos: Vec<String> = result.annotations.infos().map(|a| a.with_position(query)).collect();
     if limit > 0 {
         let truncated = match &mut value {
             Value::Vector(v) if v.len() > limit => {
@@ -124,7 +124,11 @@ fn query_response(result: &QueryResult, limit: usize) -> Response {
     body.push_str(&result_json(&value));
     for (key, list) in [("warnings", &warnings), ("infos", &infos)] {
         if !list.is_empty() {
-            let _ = write!(body, ",\"{key}\":{}", serde_json::to_string(list).unwrap_or_else(|_| "[]".into()));
+            let _ = write!(
+                body,
+                ",\"{key}\":{}",
+                serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
+            );
         }
     }
     body.push('}');
@@ -153,18 +157,25 @@ fn common(params: &Params) -> Result<Common, ApiError> {
     let query = params.get("query").unwrap_or_default().to_owned();
     let mut options = QueryOptions::default();
     if let Some(s) = params.get("lookback_delta").filter(|s| !s.is_empty()) {
-        let ms = parse_duration_ms(s).map_err(|e| ApiError::bad_data(format!("error parsing lookback delta duration: {e}")))?;
+        let ms = parse_duration_ms(s)
+            .map_err(|e| ApiError::bad_data(format!("error parsing lookback delta duration: {e}")))?;
         options.lookback_delta = Some(watchfire_model::Duration::from_millis(ms));
     }
     let timeout = match params.get("timeout").filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => {
-            let ms = parse_duration_ms(s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?;
+            let ms =
+                parse_duration_ms(s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?;
             Some(Duration::from_millis(ms.max(0) as u64))
         }
     };
     let limit = super::limit(params)?;
-    Ok(Common { query, options, timeout, limit })
+    Ok(Common {
+        query,
+        options,
+        timeout,
+        limit,
+    })
 }
 
 /// Runs `f` on the blocking pool, raising the query's cancellation flag when `timeout` passes.
@@ -182,7 +193,10 @@ async fn run_query(
             Ok(r) => r,
             Err(_) => {
                 cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                Err(ApiError::new(ErrorType::Timeout, "query timed out in expression evaluation"))
+                Err(ApiError::new(
+                    ErrorType::Timeout,
+                    "query timed out in expression evaluation",
+                ))
             }
         },
     }
@@ -193,9 +207,12 @@ pub async fn instant(State(api): State<ApiV1>, params: Params) -> Response {
         let c = common(&params)?;
         let t = params.time_or("time", now_ms())?;
         let (engine, storage) = (api.engine.clone(), api.storage.clone());
-        let query = c.query;
-        let result = run_query(c.timeout, c.options, move |o| engine.instant_with(&*storage, &query, t, o)).await?;
-        Ok::<_, ApiError>(query_response(&result, c.limit))
+        let query = c.query.clone();
+        let result = run_query(c.timeout, c.options, move |o| {
+            engine.instant_with(&*storage, &query, t, o)
+        })
+        .await?;
+        Ok::<_, ApiError>(query_response(&c.query, &result, c.limit))
     };
     run.await.unwrap_or_else(ApiError::into_response)
 }
@@ -210,7 +227,9 @@ pub async fn range(State(api): State<ApiV1>, params: Params) -> Response {
         let start = time("start")?;
         let end = time("end")?;
         if end < start {
-            return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+            return Err(ApiError::bad_data(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
         }
         let step = parse_duration_ms(params.get("step").unwrap_or_default())
             .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
@@ -225,10 +244,12 @@ pub async fn range(State(api): State<ApiV1>, params: Params) -> Response {
             ));
         }
         let (engine, storage) = (api.engine.clone(), api.storage.clone());
-        let query = c.query;
-        let result =
-            run_query(c.timeout, c.options, move |o| engine.range_with(&*storage, &query, start, end, step, o)).await?;
-        Ok(query_response(&result, c.limit))
+        let query = c.query.clone();
+        let result = run_query(c.timeout, c.options, move |o| {
+            engine.range_with(&*storage, &query, start, end, step, o)
+        })
+        .await?;
+        Ok(query_response(&c.query, &result, c.limit))
     };
     run.await.unwrap_or_else(ApiError::into_response)
 }
@@ -262,7 +283,10 @@ mod tests {
             r#"{"resultType":"scalar","result":[1,"2"]}"#
         );
         assert_eq!(
-            result_json(&Value::String { t: 1500, v: "a\"b".into() }),
+            result_json(&Value::String {
+                t: 1500,
+                v: "a\"b".into()
+            }),
             r#"{"resultType":"string","result":[1.500,"a\"b"]}"#
         );
     }
