@@ -1,6 +1,7 @@
 //! Relabeling rules (`relabel_configs`, `metric_relabel_configs`, `write_relabel_configs`,
-//! `alert_relabel_configs`): the types and upstream's validation rules
-//! (model/relabel/relabel.go `Config.Validate`). Applying them is the scrape crate's job.
+//! `alert_relabel_configs`): the types, upstream's validation rules
+//! (model/relabel/relabel.go `Config.Validate`) and [`process`], which applies a list of rules
+//! to a label set exactly as upstream's `ProcessBuilder` does.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::NameValidationScheme;
 use super::checked::{Origin, present};
 use crate::yaml::Spanned;
+use watchfire_model::Labels;
 
 /// What a relabeling rule does. Written in lower case; upstream also accepts any case.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -393,6 +395,333 @@ fn is_valid_templated_name(scheme: NameValidationScheme, name: &str) -> bool {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Applying rules
+
+/// Applies `configs` in order to `labels`, as upstream's `relabel.Process` does, validating
+/// target label names under Prometheus 3's default UTF-8 scheme. Returns `None` when a rule
+/// drops the label set. An empty result (every label removed) is `Some` of the empty set;
+/// callers decide what that means.
+pub fn process(labels: &Labels, configs: &[RelabelConfig]) -> Option<Labels> {
+    process_with_scheme(labels, configs, NameValidationScheme::Utf8)
+}
+
+/// [`process`] with the name validation scheme of the job the rules belong to: a `replace`
+/// whose expanded `target_label` is not a valid label name under `scheme` does nothing.
+pub fn process_with_scheme(labels: &Labels, configs: &[RelabelConfig], scheme: NameValidationScheme) -> Option<Labels> {
+    let mut work = Work::new(labels);
+    for rule in configs {
+        if !apply(rule, &mut work, scheme) {
+            return None;
+        }
+    }
+    Some(work.build())
+}
+
+impl RelabelConfig {
+    /// [`process`] as an associated function, reachable as
+    /// `watchfire_config::prometheus::RelabelConfig::process` while the module is private.
+    pub fn process(labels: &Labels, configs: &[RelabelConfig]) -> Option<Labels> {
+        process(labels, configs)
+    }
+
+    /// [`process_with_scheme`] as an associated function.
+    pub fn process_with_scheme(
+        labels: &Labels,
+        configs: &[RelabelConfig],
+        scheme: NameValidationScheme,
+    ) -> Option<Labels> {
+        process_with_scheme(labels, configs, scheme)
+    }
+}
+
+/// The label set being relabeled. It mirrors Go's `labels.Builder` (the original labels plus
+/// ordered additions and deletions) because the order in which `labelmap` visits labels
+/// decides which source wins when two map to the same name: original labels in name order
+/// first, then labels set by earlier rules in the order they were set.
+struct Work<'a> {
+    base: &'a Labels,
+    add: Vec<(String, String)>,
+    del: Vec<String>,
+}
+
+impl<'a> Work<'a> {
+    fn new(base: &'a Labels) -> Self {
+        Work {
+            base,
+            add: Vec::new(),
+            del: Vec::new(),
+        }
+    }
+
+    /// The current value of `name`; absent labels read as "".
+    fn get(&self, name: &str) -> &str {
+        if let Some((_, v)) = self.add.iter().find(|(n, _)| n == name) {
+            return v;
+        }
+        if self.del.iter().any(|n| n == name) {
+            return "";
+        }
+        self.base.get(name).unwrap_or("")
+    }
+
+    /// Sets `name`; an empty value deletes it, as an empty label is an absent one.
+    fn set(&mut self, name: &str, value: &str) {
+        if value.is_empty() {
+            self.del(name);
+            return;
+        }
+        match self.add.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => value.clone_into(&mut entry.1),
+            None => self.add.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
+    fn del(&mut self, name: &str) {
+        self.add.retain(|(n, _)| n != name);
+        self.del.push(name.to_owned());
+    }
+
+    /// The current labels in upstream's `Builder.Range` order, copied so rules may change the
+    /// set while walking it.
+    fn snapshot(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .base
+            .iter()
+            .filter(|l| !self.del.iter().any(|n| n == l.name) && !self.add.iter().any(|(n, _)| n == l.name))
+            .map(|l| (l.name.to_owned(), l.value.to_owned()))
+            .collect();
+        out.extend(self.add.iter().cloned());
+        out
+    }
+
+    fn build(self) -> Labels {
+        if self.add.is_empty() && self.del.is_empty() {
+            return self.base.clone();
+        }
+        let mut b = self.base.builder();
+        for name in &self.del {
+            b.del(name);
+        }
+        for (name, value) in &self.add {
+            b.set(name, value);
+        }
+        b.build()
+    }
+}
+
+/// Applies one rule; false means drop.
+fn apply(rule: &RelabelConfig, work: &mut Work<'_>, scheme: NameValidationScheme) -> bool {
+    let values: Vec<&str> = rule.source_labels.iter().map(|n| work.get(n)).collect();
+    let val = values.join(&rule.separator);
+    let regex = rule.regex.regex();
+    match rule.action {
+        Action::Drop => return !regex.is_match(&val),
+        Action::Keep => return regex.is_match(&val),
+        Action::DropEqual => return work.get(&rule.target_label) != val,
+        Action::KeepEqual => return work.get(&rule.target_label) == val,
+        Action::Replace => {
+            // Upstream's fast path: nothing to match against and nothing to expand, so the
+            // replacement is written as is (an empty one deletes the label).
+            if val.is_empty()
+                && rule.regex.is_default()
+                && !has_template(&rule.target_label)
+                && !has_template(&rule.replacement)
+            {
+                work.set(&rule.target_label, &rule.replacement);
+                return true;
+            }
+            let Some(caps) = regex.captures(&val) else {
+                return true;
+            };
+            let target = expand(&rule.target_label, regex, &caps);
+            if !scheme.is_valid_label_name(&target) {
+                return true;
+            }
+            let value = expand(&rule.replacement, regex, &caps);
+            if value.is_empty() {
+                work.del(&target);
+            } else {
+                work.set(&target, &value);
+            }
+        }
+        // Go's strings.ToLower/ToUpper map rune by rune without context, unlike Rust's
+        // str::to_lowercase (final sigma), so map each char on its own.
+        Action::Lowercase => {
+            let lower: String = val.chars().flat_map(char::to_lowercase).collect();
+            work.set(&rule.target_label, &lower);
+        }
+        Action::Uppercase => {
+            let upper: String = val.chars().flat_map(char::to_uppercase).collect();
+            work.set(&rule.target_label, &upper);
+        }
+        Action::HashMod => {
+            // The last 8 bytes of the MD5 sum as a big-endian integer, as upstream (and every
+            // Prometheus since hashmod exists), so shards agree with Prometheus servers.
+            let sum = md5(val.as_bytes());
+            let mut tail = [0u8; 8];
+            tail.copy_from_slice(&sum[8..]);
+            let modulus = rule.modulus.max(1);
+            let shard = u64::from_be_bytes(tail) % modulus;
+            work.set(&rule.target_label, &shard.to_string());
+        }
+        Action::LabelMap => {
+            for (name, value) in work.snapshot() {
+                if let Some(caps) = regex.captures(&name) {
+                    // The regex is anchored at both ends, so Go's ReplaceAllString replaces
+                    // exactly one match spanning the whole name.
+                    let new_name = expand(&rule.replacement, regex, &caps);
+                    work.set(&new_name, &value);
+                }
+            }
+        }
+        Action::LabelDrop => {
+            for (name, _) in work.snapshot() {
+                if regex.is_match(&name) {
+                    work.del(&name);
+                }
+            }
+        }
+        Action::LabelKeep => {
+            for (name, _) in work.snapshot() {
+                if !regex.is_match(&name) {
+                    work.del(&name);
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Expands `$1`, `${1}`, `$name`, `${name}` and `$$` in `template` as Go's `Regexp.Expand`
+/// does: a reference takes the longest run of letters, digits and `_` after the `$` (so `$1x`
+/// is the group named `1x`, not group 1 then `x`); numbers with a leading zero are names; an
+/// unknown or non-participating group expands to nothing; a malformed `$` stays literal.
+fn expand(template: &str, regex: &Regex, caps: &regex::Captures<'_>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let Some((name, after)) = group_reference(rest) else {
+            out.push('$');
+            continue;
+        };
+        rest = after;
+        let group = match group_number(name) {
+            Some(n) => caps.get(n),
+            None => regex
+                .capture_names()
+                .enumerate()
+                .filter(|(_, n)| *n == Some(name))
+                .find_map(|(i, _)| caps.get(i)),
+        };
+        if let Some(m) = group {
+            out.push_str(m.as_str());
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits a group reference (what follows a `$`) into its name and the rest of the template.
+fn group_reference(s: &str) -> Option<(&str, &str)> {
+    let (braced, body) = match s.strip_prefix('{') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let end = body
+        .char_indices()
+        .find(|&(_, c)| !(c.is_alphabetic() || c.is_numeric() || c == '_'))
+        .map_or(body.len(), |(i, _)| i);
+    if end == 0 {
+        return None;
+    }
+    let name = &body[..end];
+    if braced {
+        let after = body[end..].strip_prefix('}')?;
+        Some((name, after))
+    } else {
+        Some((name, &body[end..]))
+    }
+}
+
+/// The group number a reference names: ASCII digits without a leading zero, below 10^8 (Go's
+/// limits); anything else is a group name.
+fn group_number(name: &str) -> Option<usize> {
+    if !name.bytes().all(|b| b.is_ascii_digit()) || (name.len() > 1 && name.starts_with('0')) || name.len() > 8 {
+        return None;
+    }
+    name.parse().ok()
+}
+
+/// MD5 (RFC 1321). Only hashmod needs it, on short strings; kept here rather than adding a
+/// dependency to this crate.
+fn md5(input: &[u8]) -> [u8; 16] {
+    const S: [u32; 64] = [
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14,
+        20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6,
+        10, 15, 21,
+    ];
+    // K[i] = floor(abs(sin(i + 1)) * 2^32), written out so no float math is involved.
+    const K: [u32; 64] = [
+        0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501, 0x698098d8,
+        0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340,
+        0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87,
+        0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c,
+        0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039,
+        0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92,
+        0xffeff47d, 0x85845dd1, 0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
+        0xeb86d391,
+    ];
+    let mut state: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
+    let mut message = input.to_vec();
+    let bit_len = (input.len() as u64).wrapping_mul(8);
+    message.push(0x80);
+    while message.len() % 64 != 56 {
+        message.push(0);
+    }
+    message.extend_from_slice(&bit_len.to_le_bytes());
+    for block in message.chunks_exact(64) {
+        let mut m = [0u32; 16];
+        for (word, bytes) in m.iter_mut().zip(block.chunks_exact(4)) {
+            *word = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        }
+        let [mut a, mut b, mut c, mut d] = state;
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let rotated = a
+                .wrapping_add(f)
+                .wrapping_add(K[i])
+                .wrapping_add(m[g])
+                .rotate_left(S[i]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(rotated);
+        }
+        state[0] = state[0].wrapping_add(a);
+        state[1] = state[1].wrapping_add(b);
+        state[2] = state[2].wrapping_add(c);
+        state[3] = state[3].wrapping_add(d);
+    }
+    let mut out = [0u8; 16];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +843,333 @@ mod tests {
         );
         let back = parse(&out).unwrap();
         assert_eq!(back, r);
+    }
+
+    fn rules(src: &str) -> Vec<RelabelConfig> {
+        crate::yaml::from_str::<Vec<RelabelConfig>>(src, Path::new("r.yml")).unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::from_pairs(pairs.iter().copied())
+    }
+
+    /// One relabeling case: input labels, rules in YAML, and the expected labels (None: dropped).
+    fn check(input: &[(&str, &str)], src: &str, want: Option<&[(&str, &str)]>) {
+        let got = process(&labels(input), &rules(src));
+        assert_eq!(got, want.map(labels), "rules:\n{src}");
+    }
+
+    #[test]
+    fn md5_matches_rfc_1321_vectors() {
+        let hex = |b: [u8; 16]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(hex(md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(hex(md5(b"message digest")), "f96b697d7cb7938d525a2f31aaf161d0");
+        assert_eq!(
+            hex(md5(
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+            )),
+            "57edf4a22be3c955ac49da2e2107b67a"
+        );
+        // 55 and 56 bytes straddle the padding boundary.
+        assert_eq!(hex(md5(&[b'a'; 55])), "ef1772b6dff9a122358552954ad0df65");
+        assert_eq!(hex(md5(&[b'a'; 56])), "3b0c8ac703f828b04c6c197006d17218");
+    }
+
+    #[test]
+    fn replace_expands_groups_in_value_and_target() {
+        let abc = [("a", "foo"), ("b", "bar"), ("c", "baz")];
+        check(
+            &abc,
+            "- {source_labels: [a], regex: 'f(.*)', target_label: d, replacement: 'ch${1}-ch${1}'}\n",
+            Some(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "choo-choo")]),
+        );
+        // Rules see the labels earlier rules wrote; several groups, repeated.
+        check(
+            &abc,
+            "- {source_labels: [a, b], regex: 'f(.*);(.*)r', target_label: a, replacement: 'b${1}${2}m'}\n\
+             - {source_labels: [c, a], regex: '(b).*b(.*)ba(.*)', target_label: d, replacement: '$1$2$2$3'}\n",
+            Some(&[("a", "boobam"), ("b", "bar"), ("c", "baz"), ("d", "boooom")]),
+        );
+        check(
+            &[("a", "abc")],
+            "- {source_labels: [a], regex: '.*(b).*', target_label: d}\n",
+            Some(&[("a", "abc"), ("d", "b")]),
+        );
+        // No match: nothing changes.
+        check(
+            &[("a", "boo")],
+            "- {source_labels: [a], regex: f, target_label: b, replacement: bar}\n",
+            Some(&[("a", "boo")]),
+        );
+        // Target label from a group; an empty expanded value deletes that label.
+        check(
+            &[("a", "foo"), ("f", "baz")],
+            "- {source_labels: [a], regex: '(f).*', target_label: '$1', replacement: '$2'}\n",
+            Some(&[("a", "foo")]),
+        );
+        check(
+            &[("a", "some-name-value")],
+            "- {source_labels: [a], regex: 'some-([^-]+)-([^,]+)', target_label: '${1}', replacement: '${2}'}\n",
+            Some(&[("a", "some-name-value"), ("name", "value")]),
+        );
+        // A target that expands to nothing is not a label name: the rule is skipped.
+        check(
+            &[("a", "some-name-0")],
+            "- {source_labels: [a], regex: 'some-([^-]+)-([^,]+)', target_label: '${3}', replacement: '${1}'}\n",
+            Some(&[("a", "some-name-0")]),
+        );
+        // `.` matches newlines; an unknown group expands to "".
+        check(
+            &[("a", "line1\nline2")],
+            "- {source_labels: [a], regex: 'line1.*line2', target_label: 'utf-8.label${1}', replacement: 'match${1}'}\n",
+            Some(&[("a", "line1\nline2"), ("utf-8.label", "match")]),
+        );
+        // Named groups in both spellings; `$1x` names group "1x" (absent), as in Go.
+        check(
+            &[("a", "line1\nline2")],
+            "- {source_labels: [a], regex: '(line1).*(?<second>line2)', target_label: 'l1_${1}', replacement: 'v_${second}'}\n\
+             - {source_labels: [a], regex: '(line1).*(?<second>line2)', target_label: 'l2_$1', replacement: 'v_$second'}\n\
+             - {source_labels: [a], regex: '(line1).*', target_label: x, replacement: '[$1x][$$1][${1}x][$-]'}\n",
+            Some(&[
+                ("a", "line1\nline2"),
+                ("l1_line1", "v_line2"),
+                ("l2_line1", "v_line2"),
+                ("x", "[][$1][line1x][$-]"),
+            ]),
+        );
+        // Real-life shape: pulling a path, a job and a free label out of one tag string.
+        check(
+            &[("__meta_sd_tags", "path:/secret,job:some-job,label:foo=bar")],
+            "- {source_labels: [__meta_sd_tags], regex: '(?:.+,|^)path:(/[^,]+).*', target_label: __metrics_path__}\n\
+             - {source_labels: [__meta_sd_tags], regex: '(?:.+,|^)job:([^,]+).*', target_label: job}\n\
+             - {source_labels: [__meta_sd_tags], regex: '(?:.+,|^)label:([^=]+)=([^,]+).*', target_label: '${1}', replacement: '${2}'}\n",
+            Some(&[
+                ("__meta_sd_tags", "path:/secret,job:some-job,label:foo=bar"),
+                ("__metrics_path__", "/secret"),
+                ("job", "some-job"),
+                ("foo", "bar"),
+            ]),
+        );
+    }
+
+    #[test]
+    fn replace_fast_path_and_missing_sources() {
+        // No source labels: the default regex matches "", the literal replacement is written.
+        check(
+            &[("a", "1")],
+            "- {target_label: env, replacement: prod}\n",
+            Some(&[("a", "1"), ("env", "prod")]),
+        );
+        // A missing source reads as "": `(.+)` does not match, nothing happens.
+        check(
+            &[("a", "1")],
+            "- {source_labels: [nope], regex: '(.+)', target_label: b}\n",
+            Some(&[("a", "1")]),
+        );
+        // Default replacement `$1` of an empty match deletes the target.
+        check(
+            &[("a", "1"), ("b", "2")],
+            "- {source_labels: [nope], target_label: b}\n",
+            Some(&[("a", "1")]),
+        );
+        // Joined with the separator, missing ones as "".
+        check(
+            &[("a", "x"), ("c", "z")],
+            "- {source_labels: [a, b, c], separator: '|', target_label: j}\n",
+            Some(&[("a", "x"), ("c", "z"), ("j", "x||z")]),
+        );
+    }
+
+    #[test]
+    fn keep_and_drop() {
+        check(
+            &[("a", "foo")],
+            "- {source_labels: [a], regex: '.*o.*', action: drop}\n",
+            None,
+        );
+        check(
+            &[("a", "foo")],
+            "- {source_labels: [a], regex: '.*o.*', action: drop}\n- {source_labels: [a], target_label: d}\n",
+            None,
+        );
+        check(
+            &[("a", "foo")],
+            "- {source_labels: [a], regex: no-match, action: drop}\n",
+            Some(&[("a", "foo")]),
+        );
+        // Anchored: `f|o` matches neither the whole of "foo".
+        check(
+            &[("a", "foo")],
+            "- {source_labels: [a], regex: 'f|o', action: drop}\n",
+            Some(&[("a", "foo")]),
+        );
+        check(
+            &[("a", "foo")],
+            "- {source_labels: [a], regex: no-match, action: keep}\n",
+            None,
+        );
+        check(
+            &[("a", "foo")],
+            "- {source_labels: [a], regex: 'f.*', action: keep}\n",
+            Some(&[("a", "foo")]),
+        );
+        // Dropping a label then keeping on it: issue 12283's shape.
+        check(
+            &[("__meta_port_name", "foo"), ("__meta_annotation_port", "9091")],
+            "- {regex: '^__meta_port_name$', action: labeldrop}\n\
+             - {source_labels: [__meta_annotation_port], regex: '(.+)', target_label: __meta_port_name, replacement: metrics}\n\
+             - {source_labels: [__meta_port_name], regex: '^metrics$', action: keep}\n",
+            Some(&[("__meta_annotation_port", "9091"), ("__meta_port_name", "metrics")]),
+        );
+    }
+
+    #[test]
+    fn keepequal_and_dropequal() {
+        let ports = [("__tmp_port", "1234"), ("__port1", "1234"), ("__port2", "5678")];
+        check(
+            &ports,
+            "- {source_labels: [__tmp_port], target_label: __port1, action: keepequal}\n",
+            Some(&ports),
+        );
+        check(
+            &ports,
+            "- {source_labels: [__tmp_port], target_label: __port1, action: dropequal}\n",
+            None,
+        );
+        check(
+            &ports,
+            "- {source_labels: [__tmp_port], target_label: __port2, action: dropequal}\n",
+            Some(&ports),
+        );
+        check(
+            &ports,
+            "- {source_labels: [__tmp_port], target_label: __port2, action: keepequal}\n",
+            None,
+        );
+        // A missing target label equals an empty joined value.
+        check(
+            &[("a", "1")],
+            "- {source_labels: [b], target_label: c, action: keepequal}\n",
+            Some(&[("a", "1")]),
+        );
+    }
+
+    #[test]
+    fn hashmod_matches_prometheus_shards() {
+        check(
+            &[("a", "foo"), ("b", "bar"), ("c", "baz")],
+            "- {source_labels: [c], target_label: d, action: hashmod, modulus: 1000}\n",
+            Some(&[("a", "foo"), ("b", "bar"), ("c", "baz"), ("d", "976")]),
+        );
+        check(
+            &[("a", "foo\nbar")],
+            "- {source_labels: [a], target_label: b, action: hashmod, modulus: 1000}\n",
+            Some(&[("a", "foo\nbar"), ("b", "734")]),
+        );
+        // The usual sharding recipe: hash the address, keep one shard.
+        let shard_of = |addr: &str| {
+            process(
+                &labels(&[("__address__", addr)]),
+                &rules("- {source_labels: [__address__], target_label: __tmp_hash, action: hashmod, modulus: 4}\n"),
+            )
+            .unwrap()
+            .get("__tmp_hash")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+        };
+        assert!((0..20).map(|i| shard_of(&format!("10.0.0.{i}:9100"))).all(|s| s < 4));
+    }
+
+    #[test]
+    fn labelmap_labeldrop_labelkeep() {
+        let input = [("a", "foo"), ("b1", "bar"), ("b2", "baz")];
+        check(
+            &input,
+            "- {regex: '(b.*)', replacement: 'bar_${1}', action: labelmap}\n",
+            Some(&[
+                ("a", "foo"),
+                ("b1", "bar"),
+                ("b2", "baz"),
+                ("bar_b1", "bar"),
+                ("bar_b2", "baz"),
+            ]),
+        );
+        check(
+            &[
+                ("a", "foo"),
+                ("__meta_my_bar", "aaa"),
+                ("__meta_my_baz", "bbb"),
+                ("__meta_other", "ccc"),
+            ],
+            "- {regex: '__meta_(my.*)', replacement: '${1}', action: labelmap}\n",
+            Some(&[
+                ("a", "foo"),
+                ("__meta_my_bar", "aaa"),
+                ("__meta_my_baz", "bbb"),
+                ("__meta_other", "ccc"),
+                ("my_bar", "aaa"),
+                ("my_baz", "bbb"),
+            ]),
+        );
+        check(
+            &input,
+            "- {regex: '(b.*)', action: labelkeep}\n",
+            Some(&[("b1", "bar"), ("b2", "baz")]),
+        );
+        check(&input, "- {regex: '(b.*)', action: labeldrop}\n", Some(&[("a", "foo")]));
+        // Everything removed is an empty set, not a drop.
+        check(&input, "- {regex: '.*', action: labeldrop}\n", Some(&[]));
+    }
+
+    #[test]
+    fn labelmap_collisions_follow_go_builder_order() {
+        // Two labels map to the same name: original labels are visited in name order, then
+        // labels earlier rules set, in the order set; the last one visited wins.
+        check(
+            &[("x_b", "from_b"), ("y_b", "from_y")],
+            "- {regex: '[a-z]_(b)', replacement: 'm_$1', action: labelmap}\n",
+            Some(&[("x_b", "from_b"), ("y_b", "from_y"), ("m_b", "from_y")]),
+        );
+        check(
+            &[("z_b", "orig")],
+            "- {target_label: a_b, replacement: added}\n- {regex: '[a-z]_(b)', replacement: 'm_$1', action: labelmap}\n",
+            Some(&[("z_b", "orig"), ("a_b", "added"), ("m_b", "added")]),
+        );
+    }
+
+    #[test]
+    fn lowercase_and_uppercase() {
+        check(
+            &[("foo", "bAr123Foo")],
+            "- {source_labels: [foo], target_label: foo_uppercase, action: uppercase}\n\
+             - {source_labels: [foo], target_label: foo_lowercase, action: lowercase}\n",
+            Some(&[
+                ("foo", "bAr123Foo"),
+                ("foo_lowercase", "bar123foo"),
+                ("foo_uppercase", "BAR123FOO"),
+            ]),
+        );
+        check(
+            &[("a", "ÄÖ")],
+            "- {source_labels: [a], target_label: a, action: lowercase}\n",
+            Some(&[("a", "äö")]),
+        );
+    }
+
+    #[test]
+    fn legacy_scheme_skips_invalid_expanded_targets() {
+        let r = rules("- {source_labels: [a], regex: '(.*)', target_label: '${1}', replacement: v}\n");
+        let input = labels(&[("a", "my.name")]);
+        assert_eq!(
+            process_with_scheme(&input, &r, NameValidationScheme::Utf8),
+            Some(labels(&[("a", "my.name"), ("my.name", "v")]))
+        );
+        assert_eq!(
+            process_with_scheme(&input, &r, NameValidationScheme::Legacy),
+            Some(input.clone())
+        );
+        assert_eq!(RelabelConfig::process(&input, &[]), Some(input));
     }
 }

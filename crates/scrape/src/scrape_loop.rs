@@ -1,0 +1,776 @@
+//! One target's scrape loop: timing, the scrape cache, appending one scrape in one
+//! transaction, the synthetic series and staleness markers (upstream scrape/scrape.go
+//! `scrapeLoop`, `scrapeCache`, `append`, `report`, `endOfRunStaleness`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, warn};
+use watchfire_config::prometheus::{NameValidationScheme, RelabelConfig};
+use watchfire_model::{Labels, METRIC_NAME, go_quote, stale_nan};
+use watchfire_storage::{Appendable, Appender, Error as StorageError, SeriesRef};
+use watchfire_textparse::{Entry, Format, Options as ParseOptions};
+
+use crate::Clock;
+use crate::metrics::{ScrapeMetrics, go_duration};
+use crate::scraper::{FetchError, Scraper};
+use crate::target::{MetaEntry, Target};
+
+/// Samples further ahead than this are out of bounds (upstream `maxAheadTime`).
+const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+
+/// The synthetic series, in upstream's order.
+const UP: &str = "up";
+const REPORT_NAMES: [&str; 5] = [
+    UP,
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+const EXTRA_REPORT_NAMES: [&str; 3] = [
+    "scrape_timeout_seconds",
+    "scrape_sample_limit",
+    "scrape_body_size_bytes",
+];
+
+/// Milliseconds since the epoch.
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+struct CacheEntry {
+    series_ref: SeriesRef,
+    last_iter: u64,
+    labels: Labels,
+}
+
+/// What the loop remembers between scrapes: exposed series text to storage reference and
+/// final labels, series dropped by metric relabeling, and the series of the current and the
+/// previous scrape (for staleness).
+#[derive(Default)]
+pub(crate) struct Cache {
+    iter: u64,
+    successful_count: usize,
+    series: HashMap<Box<[u8]>, CacheEntry>,
+    dropped: HashMap<Box<[u8]>, u64>,
+    cur: HashMap<SeriesRef, Labels>,
+    prev: HashMap<SeriesRef, Labels>,
+    report: HashMap<&'static str, (SeriesRef, Labels)>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("iter", &self.iter)
+            .field("series", &self.series.len())
+            .field("prev", &self.prev.len())
+            .finish()
+    }
+}
+
+impl Cache {
+    /// Ends a scrape: a successful one (`flush`) forgets entries not seen in it; the current
+    /// series become the previous ones (upstream `iterDone`).
+    fn iter_done(&mut self, mut flush: bool, target: &Target, metrics: &ScrapeMetrics) {
+        let mut meta = target.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        let count = self.series.len() + self.dropped.len() + meta.len();
+        if flush {
+            self.successful_count = count;
+        } else if count > self.successful_count * 2 + 1000 {
+            // Failing scrapes with changing series would grow the cache forever.
+            flush = true;
+            metrics.cache_flush_forced.inc();
+        }
+        if flush {
+            let iter = self.iter;
+            self.series.retain(|_, e| e.last_iter == iter);
+            self.dropped.retain(|_, i| *i == iter);
+            // Metadata outlives its series by ten scrapes.
+            meta.retain(|_, e| iter.saturating_sub(e.last_iter) <= 10);
+        }
+        drop(meta);
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        self.cur.clear();
+        self.iter += 1;
+    }
+}
+
+/// The settings of a loop that come from the job.
+#[derive(Clone, Debug)]
+pub(crate) struct LoopConfig {
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub track_timestamps_staleness: bool,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    pub scheme: NameValidationScheme,
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub fallback: Option<Format>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub extra_metrics: bool,
+}
+
+/// Counts of one scrape.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    total: usize,
+    added: usize,
+    series_added: usize,
+}
+
+/// Why appending a scrape failed.
+#[derive(Debug)]
+enum AppendFailure {
+    /// The scrape is refused (parse error, a limit); its counts are still reported.
+    Scrape(String),
+    /// Storage failed.
+    Storage(StorageError),
+}
+
+impl std::fmt::Display for AppendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendFailure::Scrape(s) => f.write_str(s),
+            AppendFailure::Storage(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Go's `%.50s`: at most 50 characters.
+fn trunc50(s: &str) -> &str {
+    s.char_indices().nth(50).map_or(s, |(i, _)| &s[..i])
+}
+
+/// Everything one loop needs.
+pub(crate) struct ScrapeLoop {
+    pub target: Arc<Target>,
+    pub cfg: LoopConfig,
+    pub scraper: Scraper,
+    pub cache: Arc<Mutex<Cache>>,
+    pub appendable: Arc<dyn Appendable>,
+    pub metrics: Arc<ScrapeMetrics>,
+    pub clock: Arc<dyn Clock>,
+    pub offset_seed: u64,
+    pub skip_offset: bool,
+    pub forced_error: Mutex<Option<String>>,
+    pub end_of_run_disabled: AtomicBool,
+}
+
+impl std::fmt::Debug for ScrapeLoop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeLoop")
+            .field("target", &self.target.url())
+            .finish()
+    }
+}
+
+impl ScrapeLoop {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_forced_error(&self, err: Option<String>) {
+        *self.forced_error.lock().unwrap_or_else(|e| e.into_inner()) = err;
+    }
+
+    /// The labels of a scraped series after target labels and metric relabeling (upstream
+    /// `mutateSampleLabels`); `None` drops the series.
+    fn mutate(&self, exposed: &Labels) -> Option<Labels> {
+        let target = self.target.labels();
+        let mut b = exposed.builder();
+        if self.cfg.honor_labels {
+            for l in target {
+                if !exposed.has(l.name) {
+                    b.set(l.name, l.value);
+                }
+            }
+        } else {
+            let mut conflicts: Vec<(&str, &str)> = Vec::new();
+            for l in target {
+                if let Some(v) = exposed.get(l.name) {
+                    conflicts.push((l.name, v));
+                }
+                b.set(l.name, l.value);
+            }
+            conflicts.sort_by_key(|(n, _)| n.len());
+            for (name, value) in conflicts {
+                let mut new_name = name.to_owned();
+                loop {
+                    new_name.insert_str(0, "exported_");
+                    if b.get(&new_name).is_none_or(str::is_empty) {
+                        b.set(&new_name, value);
+                        break;
+                    }
+                }
+            }
+        }
+        let labels = b.build();
+        let labels = if self.cfg.metric_relabel_configs.is_empty() {
+            labels
+        } else {
+            RelabelConfig::process_with_scheme(&labels, &self.cfg.metric_relabel_configs, self.cfg.scheme)?
+        };
+        (!labels.is_empty()).then_some(labels)
+    }
+
+    /// Upstream `verifyLabelLimits`.
+    fn check_label_limits(&self, labels: &Labels) -> Result<(), String> {
+        let c = &self.cfg;
+        let metric = trunc50(labels.metric_name().unwrap_or(""));
+        if c.label_limit > 0 {
+            let n = labels.len() as u64;
+            if n > c.label_limit {
+                return Err(format!(
+                    "label_limit exceeded (metric: {metric}, number of labels: {n}, limit: {})",
+                    c.label_limit
+                ));
+            }
+        }
+        for l in labels {
+            if c.label_name_length_limit > 0 && l.name.len() as u64 > c.label_name_length_limit {
+                return Err(format!(
+                    "label_name_length_limit exceeded (metric: {metric}, label name: {}, length: {}, limit: {})",
+                    trunc50(l.name),
+                    l.name.len(),
+                    c.label_name_length_limit
+                ));
+            }
+            if c.label_value_length_limit > 0 && l.value.len() as u64 > c.label_value_length_limit {
+                return Err(format!(
+                    "label_value_length_limit exceeded (metric: {metric}, label name: {}, value: {}, length: {}, limit: {})",
+                    trunc50(l.name),
+                    go_quote(trunc50(l.value)),
+                    l.value.len(),
+                    c.label_value_length_limit
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_metadata(&self, cache_iter: u64, name: &str, update: impl FnOnce(&mut MetaEntry)) {
+        let mut meta = self.target.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        let e = meta.entry(name.to_owned()).or_insert_with(|| MetaEntry {
+            metric_type: "unknown".into(),
+            help: String::new(),
+            unit: String::new(),
+            last_iter: cache_iter,
+        });
+        update(e);
+        e.last_iter = cache_iter;
+    }
+
+    /// Writes staleness markers for the series of the previous scrape missing from this one.
+    fn update_stale_markers(&self, app: &mut dyn Appender, cache: &Cache, t: i64) -> Result<(), StorageError> {
+        for (r, labels) in &cache.prev {
+            if cache.cur.contains_key(r) {
+                continue;
+            }
+            match app.append(Some(*r), labels, t, stale_nan()) {
+                Ok(_) | Err(StorageError::OutOfOrderSample | StorageError::DuplicateSampleForTimestamp) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// An empty scrape: staleness markers for everything of the previous scrape.
+    fn append_empty(&self, app: &mut dyn Appender, cache: &mut Cache, t: i64) -> Result<(), StorageError> {
+        let r = self.update_stale_markers(app, cache, t);
+        cache.iter_done(false, &self.target, &self.metrics);
+        r
+    }
+
+    /// Parses `body` and appends every sample to `app` (upstream `scrapeLoopAppender.append`).
+    fn append_body(
+        &self,
+        app: &mut dyn Appender,
+        cache: &mut Cache,
+        body: &[u8],
+        content_type: &str,
+        t: i64,
+        now: i64,
+    ) -> (Counts, Result<(), AppendFailure>) {
+        let mut counts = Counts::default();
+        if body.is_empty() {
+            return (counts, self.append_empty(app, cache, t).map_err(AppendFailure::Storage));
+        }
+        let format = match Format::from_content_type(content_type) {
+            Ok(f) => f,
+            Err(e) => match self.cfg.fallback {
+                Some(f) => {
+                    debug!(target = %self.target.url(), content_type, err = %e, "invalid content type on scrape, using fallback");
+                    f
+                }
+                None => return (counts, Err(AppendFailure::Scrape(e.to_string()))),
+            },
+        };
+        let mut parser = format.parser(body, ParseOptions::default());
+        let (mut limit_hit, mut limited) = (false, 0u64);
+        let (mut out_of_order, mut duplicates, mut out_of_bounds) = (0usize, 0usize, 0usize);
+        let iter = cache.iter;
+        let result: Result<(), AppendFailure> = loop {
+            let entry = match parser.next() {
+                Ok(Some(e)) => e,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(AppendFailure::Scrape(e.to_string())),
+            };
+            let s = match entry {
+                Entry::Type { name, kind } => {
+                    self.set_metadata(iter, name, |e| kind.as_str().clone_into(&mut e.metric_type));
+                    continue;
+                }
+                Entry::Help { name, help } => {
+                    self.set_metadata(iter, name, |e| help.clone_into(&mut e.help));
+                    continue;
+                }
+                Entry::Unit { name, unit } => {
+                    self.set_metadata(iter, name, |e| unit.clone_into(&mut e.unit));
+                    continue;
+                }
+                Entry::Comment(_) => continue,
+                Entry::Series(s) => s,
+            };
+            counts.total += 1;
+            let parsed_ts = if self.cfg.honor_timestamps { s.timestamp } else { None };
+            let ts = parsed_ts.unwrap_or(t);
+            if let Some(i) = cache.dropped.get_mut(s.key) {
+                *i = iter;
+                continue;
+            }
+            let cached = cache.series.get_mut(s.key).map(|e| {
+                let already = e.last_iter == iter;
+                e.last_iter = iter;
+                (e.series_ref, e.labels.clone(), already)
+            });
+            let (series_ref, labels, already) = match cached {
+                Some((r, l, already)) => (Some(r), l, already),
+                None => {
+                    if let Some(name) = s.duplicate_label() {
+                        break Err(AppendFailure::Scrape(format!(
+                            "label name {} is not unique: invalid sample",
+                            go_quote(name)
+                        )));
+                    }
+                    let Some(labels) = self.mutate(&s.to_labels()) else {
+                        cache.dropped.insert(s.key.into(), iter);
+                        continue;
+                    };
+                    if !labels.has(METRIC_NAME) {
+                        break Err(AppendFailure::Scrape("missing metric name (__name__ label)".into()));
+                    }
+                    let valid = labels.iter().all(|l| {
+                        self.cfg.scheme.is_valid_label_name(l.name)
+                            && (l.name != METRIC_NAME || self.cfg.scheme.is_valid_metric_name(l.value))
+                    });
+                    if !valid {
+                        break Err(AppendFailure::Scrape(format!(
+                            "invalid metric name or label names: {labels}"
+                        )));
+                    }
+                    if let Err(e) = self.check_label_limits(&labels) {
+                        self.metrics.exceeded_label_limits.inc();
+                        break Err(AppendFailure::Scrape(e));
+                    }
+                    (None, labels, false)
+                }
+            };
+            let appended = if already && parsed_ts.is_none() {
+                Err(StorageError::DuplicateSampleForTimestamp)
+            } else if ts > now + MAX_AHEAD_MS {
+                Err(StorageError::OutOfBounds)
+            } else if self.cfg.sample_limit > 0 && {
+                limited += 1;
+                limited > self.cfg.sample_limit
+            } {
+                limit_hit = true;
+                Ok(None)
+            } else {
+                app.append(series_ref, &labels, ts, s.value).map(Some)
+            };
+            let new_ref = match appended {
+                Ok(Some(r)) => Some(r),
+                Ok(None) => None,
+                Err(StorageError::OutOfOrderSample) => {
+                    out_of_order += 1;
+                    self.metrics.sample_out_of_order.inc();
+                    None
+                }
+                Err(StorageError::DuplicateSampleForTimestamp) => {
+                    duplicates += 1;
+                    self.metrics.sample_duplicate.inc();
+                    None
+                }
+                Err(StorageError::OutOfBounds | StorageError::TooOldSample) => {
+                    out_of_bounds += 1;
+                    self.metrics.sample_out_of_bounds.inc();
+                    None
+                }
+                Err(e) => break Err(AppendFailure::Storage(e)),
+            };
+            let tracks_staleness = parsed_ts.is_none() || self.cfg.track_timestamps_staleness;
+            if let Some(r) = new_ref {
+                match series_ref {
+                    Some(old) if tracks_staleness && old.0 != 0 => {
+                        cache.cur.insert(old, labels.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        if tracks_staleness && r.0 != 0 {
+                            cache.cur.insert(r, labels.clone());
+                        }
+                        cache.series.insert(
+                            s.key.into(),
+                            CacheEntry {
+                                series_ref: r,
+                                last_iter: iter,
+                                labels,
+                            },
+                        );
+                        if !limit_hit {
+                            counts.series_added += 1;
+                        }
+                    }
+                }
+            }
+            counts.added += 1;
+        };
+        let mut result = result;
+        if limit_hit {
+            self.metrics.exceeded_sample_limit.inc();
+            if result.is_ok() {
+                result = Err(AppendFailure::Scrape("sample limit exceeded".into()));
+            }
+        }
+        let url = self.target.url();
+        if out_of_order > 0 {
+            warn!(target = %url, num_dropped = out_of_order, "error on ingesting out-of-order samples");
+        }
+        if duplicates > 0 {
+            warn!(target = %url, num_dropped = duplicates, "error on ingesting samples with different value but same timestamp");
+        }
+        if out_of_bounds > 0 {
+            warn!(target = %url, num_dropped = out_of_bounds, "error on ingesting samples that are too old or are too far into the future");
+        }
+        if result.is_ok() {
+            result = self.update_stale_markers(app, cache, t).map_err(AppendFailure::Storage);
+        }
+        if result.is_ok() {
+            cache.iter_done(true, &self.target, &self.metrics);
+        }
+        (counts, result)
+    }
+
+    /// Appends one synthetic series sample; out-of-order and duplicate rejections are
+    /// expected when a target comes back and are ignored (upstream `addReportSample`).
+    fn add_report_sample(
+        &self,
+        app: &mut dyn Appender,
+        cache: &mut Cache,
+        name: &'static str,
+        t: i64,
+        v: f64,
+    ) -> Result<(), StorageError> {
+        let (series_ref, labels) = match cache.report.get(name) {
+            Some((r, l)) => (Some(*r), l.clone()),
+            None => {
+                let mut b = self.target.labels().builder();
+                b.set(METRIC_NAME, name);
+                (None, b.build())
+            }
+        };
+        match app.append(series_ref, &labels, t, v) {
+            Ok(r) => {
+                cache.report.insert(name, (r, labels));
+                Ok(())
+            }
+            Err(StorageError::OutOfOrderSample | StorageError::DuplicateSampleForTimestamp) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        app: &mut dyn Appender,
+        cache: &mut Cache,
+        t: i64,
+        duration: Duration,
+        counts: Counts,
+        bytes: i64,
+        up: bool,
+    ) -> Result<(), StorageError> {
+        let values = [
+            if up { 1.0 } else { 0.0 },
+            duration.as_secs_f64(),
+            counts.total as f64,
+            counts.added as f64,
+            counts.series_added as f64,
+        ];
+        for (name, v) in REPORT_NAMES.into_iter().zip(values) {
+            self.add_report_sample(app, cache, name, t, v)?;
+        }
+        if self.cfg.extra_metrics {
+            let extra = [
+                self.cfg.timeout.as_secs_f64(),
+                self.cfg.sample_limit as f64,
+                bytes as f64,
+            ];
+            for (name, v) in EXTRA_REPORT_NAMES.into_iter().zip(extra) {
+                self.add_report_sample(app, cache, name, t, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Staleness markers for the synthetic series (upstream `reportStale`).
+    fn report_stale(&self, app: &mut dyn Appender, cache: &mut Cache, t: i64) -> Result<(), StorageError> {
+        let extra: &[&'static str] = if self.cfg.extra_metrics {
+            &EXTRA_REPORT_NAMES
+        } else {
+            &[]
+        };
+        for name in REPORT_NAMES.iter().chain(extra) {
+            self.add_report_sample(app, cache, name, t, stale_nan())?;
+        }
+        Ok(())
+    }
+
+    /// One scrape and its report, in one transaction when the scrape is good (upstream
+    /// `scrapeAndReport`). Returns when the scrape started.
+    pub async fn scrape_and_report(self: &Arc<Self>, last: Option<Instant>, append_time: SystemTime) -> Instant {
+        let start = Instant::now();
+        if let Some(last) = last {
+            let label = go_duration(self.cfg.interval);
+            let secs = start.duration_since(last).as_secs_f64();
+            self.metrics.interval_length.observe(&[&label], secs);
+            self.metrics
+                .interval_length_histogram
+                .with_label_values(&[&label])
+                .observe(secs);
+        }
+        let forced = self.forced_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let fetched: Result<(Vec<u8>, String), String> = match forced {
+            Some(e) => Err(e),
+            None => self.scraper.fetch().await.map_err(|e| {
+                if e == FetchError::BodySizeLimit {
+                    self.metrics.exceeded_body_size_limit.inc();
+                }
+                e.to_string()
+            }),
+        };
+        let body_limit_hit = matches!(&fetched, Err(e) if e == "body size limit exceeded");
+        let this = self.clone();
+        let now = millis(self.clock.now());
+        let task = tokio::task::spawn_blocking(move || {
+            this.append_scrape(fetched, body_limit_hit, append_time, now, start);
+        });
+        if let Err(e) = task.await {
+            warn!(target = %self.target.url(), err = %e, "scrape append task failed");
+        }
+        start
+    }
+
+    /// The storage side of one scrape; runs on a blocking thread.
+    fn append_scrape(
+        &self,
+        fetched: Result<(Vec<u8>, String), String>,
+        body_limit_hit: bool,
+        append_time: SystemTime,
+        now: i64,
+        start: Instant,
+    ) {
+        let t = millis(append_time);
+        let mut cache = self.lock_cache();
+        let mut app = self.appendable.appender();
+        let mut counts = Counts::default();
+        let mut bytes: i64 = 0;
+        let scrape_err: Option<String> = match fetched {
+            Err(e) => {
+                debug!(target = %self.target.url(), err = %e, "scrape failed");
+                if body_limit_hit {
+                    bytes = -1;
+                }
+                if let Err(e) = self.append_empty(app.as_mut(), &mut cache, t) {
+                    let _ = app.rollback();
+                    app = self.appendable.appender();
+                    warn!(target = %self.target.url(), err = %e, "append failed");
+                }
+                Some(e)
+            }
+            Ok((body, content_type)) => {
+                bytes = body.len() as i64;
+                let (c, result) = self.append_body(app.as_mut(), &mut cache, &body, &content_type, t, now);
+                counts = c;
+                match result {
+                    Ok(()) => None,
+                    Err(e) => {
+                        let _ = app.rollback();
+                        app = self.appendable.appender();
+                        debug!(target = %self.target.url(), err = %e, "append failed");
+                        // Nothing of the refused scrape is stored, so every series of the
+                        // previous scrape gets a staleness marker.
+                        cache.cur.clear();
+                        if let Err(e) = self.append_empty(app.as_mut(), &mut cache, t) {
+                            let _ = app.rollback();
+                            app = self.appendable.appender();
+                            warn!(target = %self.target.url(), err = %e, "append failed");
+                        }
+                        Some(e.to_string())
+                    }
+                }
+            }
+        };
+        let duration = start.elapsed();
+        self.target.report(append_time, duration, scrape_err.clone());
+        let up = scrape_err.is_none();
+        match self.report(app.as_mut(), &mut cache, t, duration, counts, bytes, up) {
+            Ok(()) => {
+                if let Err(e) = app.commit() {
+                    warn!(target = %self.target.url(), err = %e, "scrape commit failed");
+                }
+            }
+            Err(e) => {
+                let _ = app.rollback();
+                warn!(target = %self.target.url(), err = %e, "appending scrape report failed");
+            }
+        }
+    }
+
+    /// Staleness markers for every series and the synthetic ones, after the target went away.
+    fn append_end_of_run(&self, stale_time: SystemTime) {
+        let t = millis(stale_time);
+        let mut cache = self.lock_cache();
+        let mut app = self.appendable.appender();
+        if let Err(e) = self.append_empty(app.as_mut(), &mut cache, t) {
+            let _ = app.rollback();
+            app = self.appendable.appender();
+            warn!(target = %self.target.url(), err = %e, "stale append failed");
+        }
+        match self.report_stale(app.as_mut(), &mut cache, t) {
+            Ok(()) => {
+                if let Err(e) = app.commit() {
+                    warn!(target = %self.target.url(), err = %e, "stale commit failed");
+                }
+            }
+            Err(e) => {
+                let _ = app.rollback();
+                warn!(target = %self.target.url(), err = %e, "stale report failed");
+            }
+        }
+    }
+
+    /// Runs until `stop` turns true. `shutdown` turning true means the whole pool or server
+    /// is going away: then no end-of-run staleness markers are written (upstream writes none
+    /// on shutdown, expecting a restart where it left off). `stopped` is signalled when
+    /// scraping has ended, before end-of-run staleness.
+    pub async fn run(
+        self: Arc<Self>,
+        mut stop: watch::Receiver<bool>,
+        mut shutdown: watch::Receiver<bool>,
+        stopped: oneshot::Sender<()>,
+    ) {
+        let interval = self.cfg.interval.max(Duration::from_millis(1));
+        let offset = if self.skip_offset {
+            Duration::ZERO
+        } else {
+            crate::target::offset(self.target.hash(), self.offset_seed, interval, self.clock.now())
+        };
+        tokio::select! {
+            () = tokio::time::sleep(offset) => {}
+            _ = stop.wait_for(|s| *s) => {
+                let _ = stopped.send(());
+                return;
+            }
+        }
+        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let tolerance = (interval / 100).min(Duration::from_millis(2));
+        let mut aligned = self.clock.now();
+        let mut last = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            // Snap the timestamp to the ideal tick when within tolerance, so timestamps
+            // compress well (upstream AlignScrapeTimestamps).
+            let mut scrape_time = self.clock.now();
+            while scrape_time.duration_since(aligned).unwrap_or_default() >= interval {
+                aligned += interval;
+            }
+            if scrape_time.duration_since(aligned).unwrap_or_default() <= tolerance {
+                scrape_time = aligned;
+            }
+            last = Some(self.scrape_and_report(last, scrape_time).await);
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = ticker.tick() => {}
+            }
+        }
+        let _ = stopped.send(());
+        if last.is_none() || *shutdown.borrow() {
+            return;
+        }
+        // Wait for when the next scrape would have been and record its time, then one more
+        // interval and 10% for a recreated target to scrape first; its newer samples make
+        // these markers out of order, so they are dropped (upstream `endOfRunStaleness`).
+        let stale_time = tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = ticker.tick() => self.clock.now(),
+        };
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = ticker.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(interval / 10) => {}
+        }
+        if self.end_of_run_disabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let this = self.clone();
+        let _ = tokio::task::spawn_blocking(move || this.append_end_of_run(stale_time)).await;
+    }
+}
+
+/// A running loop.
+#[derive(Debug)]
+pub(crate) struct LoopHandle {
+    pub inner: Arc<ScrapeLoop>,
+    stop: watch::Sender<bool>,
+    stopped: Option<oneshot::Receiver<()>>,
+}
+
+impl LoopHandle {
+    /// Starts `inner` on the runtime.
+    pub fn start(inner: Arc<ScrapeLoop>, shutdown: watch::Receiver<bool>) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let (stopped_tx, stopped) = oneshot::channel();
+        tokio::spawn(inner.clone().run(stop_rx, shutdown, stopped_tx));
+        LoopHandle {
+            inner,
+            stop,
+            stopped: Some(stopped),
+        }
+    }
+
+    /// Stops scraping and waits until the loop has finished its current scrape.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(rx) = self.stopped.take() {
+            let _ = rx.await;
+        }
+    }
+}
