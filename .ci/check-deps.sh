@@ -15,7 +15,12 @@ declare -A allowed=(
   [watchfire-promql]="watchfire-model watchfire-storage"
   [watchfire-storage]="watchfire-model"
   [watchfire-tsdb]="watchfire-model watchfire-storage"
+  [watchfire-discovery]="watchfire-model watchfire-config"
+  [watchfire-scrape]="watchfire-model watchfire-config watchfire-storage watchfire-textparse watchfire-discovery"
+  [watchfire-alerting]="watchfire-model watchfire-config watchfire-template"
 )
+# Crates that may use tokio and HTTP but must keep to their allowed Watchfire dependencies.
+async_crates=(watchfire-discovery watchfire-scrape watchfire-alerting)
 sync_only=(watchfire-model watchfire-config watchfire-textparse watchfire-template watchfire-promql watchfire-storage watchfire-tsdb)
 
 fail=0
@@ -34,6 +39,15 @@ for crate in "${sync_only[@]}"; do
   fi
   wf=$(grep -E '^watchfire' <<<"$deps" || true)
   for d in $wf; do
+    if ! grep -qw -- "$d" <<<"${allowed[$crate]}"; then
+      echo "FAIL: $crate may not depend on $d (see ARCHITECTURE.md)"; fail=1
+    fi
+  done
+done
+
+for crate in "${async_crates[@]}"; do
+  grep -qx "$crate" <<<"$members" || continue
+  for d in $(deps_of "$crate" | grep -E '^watchfire' || true); do
     if ! grep -qw -- "$d" <<<"${allowed[$crate]}"; then
       echo "FAIL: $crate may not depend on $d (see ARCHITECTURE.md)"; fail=1
     fi

@@ -6,5 +6,6 @@
 
 mod api;
 mod cli;
+mod scrape;
 mod server;
 mod support;

@@ -406,11 +406,23 @@ fn metrics_are_valid_exposition_with_upstream_names() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}\n---\n{text}",
+    let report = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    // Exit 3 means lint findings only. Upstream itself exposes these names, which promtool's
+    // linter dislikes; Watchfire keeps them so existing dashboards work.
+    const UPSTREAM_NAMES_LINT_DISLIKES: &[&str] = &["prometheus_target_sync_length_histogram_seconds"];
+    let lint_only = out.status.code() == Some(3)
+        && report
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| UPSTREAM_NAMES_LINT_DISLIKES.iter().any(|n| l.starts_with(n)));
+    assert!(
+        out.status.success() || lint_only,
+        "promtool check metrics failed ({:?}):\n{report}\n---\n{text}",
+        out.status
     );
 }
 

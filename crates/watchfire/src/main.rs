@@ -6,6 +6,7 @@ mod cli;
 mod logging;
 mod run;
 mod status;
+mod targets;
 mod tsdb_metrics;
 mod version;
 

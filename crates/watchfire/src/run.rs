@@ -276,6 +276,34 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     registry.register(Box::new(crate::tsdb_metrics::TsdbCollector::new(db.clone())?))?;
     let metrics = ReloadMetrics::register(&registry)?;
     metrics.record(true);
+    // Discovery feeds scraping, which appends into the store.
+    let config_dir = args
+        .config_file
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let discovery = watchfire_discovery::Manager::new(
+        &registry,
+        watchfire_discovery::Options {
+            config_dir: config_dir.clone(),
+            ..Default::default()
+        },
+    )?;
+    let scrape = Arc::new(watchfire_scrape::Manager::new(
+        db.clone() as Arc<dyn watchfire_storage::Appendable>,
+        &registry,
+        watchfire_scrape::Options {
+            config_dir,
+            ..Default::default()
+        },
+    )?);
+    {
+        let cfg = state.read().expect("config lock is never poisoned").prometheus.clone();
+        scrape.apply_config(&cfg).await.context("starting scraping")?;
+        discovery.apply_config(&cfg);
+    }
+    let feeder = scrape.run(discovery.subscribe());
     let reload_state = Arc::new(RwLock::new(crate::status::ReloadState {
         success: true,
         last_success: crate::status::now_rfc3339(),
@@ -294,6 +322,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             delayed_name_removal: false,
             ..Default::default()
         }),
+        targets: Some(Arc::new(crate::targets::ScrapeTargets { scrape: scrape.clone() })
+            as Arc<dyn watchfire_web::api::targets::TargetSource>),
         admin: args
             .enable_admin_api
             .then(|| Arc::new(Admin { db: db.clone() }) as Arc<dyn watchfire_web::api::Admin>),
@@ -338,41 +368,58 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     metrics.ready.set(1);
     info!("Server is ready to receive web requests.");
 
-    let reload = |reason: &str| -> Result<(), String> {
+    loop {
+        let (reason, reply) = tokio::select! {
+            _ = hup.recv() => ("SIGHUP", None),
+            Some(reply) = reload_rx.recv() => ("/-/reload", Some(reply)),
+            _ = term.recv() => { warn!("Received SIGTERM, exiting gracefully..."); break; }
+            _ = int.recv() => { warn!("Received SIGINT, exiting gracefully..."); break; }
+            _ = quit_rx.wait_for(|q| *q) => { warn!("Received termination request via web service, exiting gracefully..."); break; }
+        };
         info!(reason, "Loading configuration file");
-        match load_all(&args) {
-            Ok(new) => {
-                *state
-                    .write()
-                    .expect("config lock is never poisoned: no panics while held") = new;
+        let result = match load_all(&args) {
+            // Scrape first, then discovery, as upstream applies them.
+            Ok(new) => match scrape.apply_config(&new.prometheus).await {
+                Ok(()) => {
+                    discovery.apply_config(&new.prometheus);
+                    *state
+                        .write()
+                        .expect("config lock is never poisoned: no panics while held") = new;
+                    Ok(())
+                }
+                Err(e) => Err(format!("applying the scrape configuration: {e}")),
+            },
+            Err(e) => Err(format!("{e:#}")),
+        };
+        match &result {
+            Ok(()) => {
                 metrics.record(true);
+                *reload_state.write().expect("reload state lock is never poisoned") = crate::status::ReloadState {
+                    success: true,
+                    last_success: crate::status::now_rfc3339(),
+                };
                 info!("Completed loading of configuration file");
-                Ok(())
             }
-            Err(e) => {
+            Err(msg) => {
                 metrics.record(false);
                 reload_state
                     .write()
                     .expect("reload state lock is never poisoned")
                     .success = false;
-                let msg = format!("{e:#}");
                 error!(err = %msg, "Error reloading config; the running configuration stays");
-                Err(msg)
             }
         }
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => { let _ = reload("SIGHUP"); }
-            Some(reply) = reload_rx.recv() => { let _ = reply.send(reload("/-/reload")); }
-            _ = term.recv() => { warn!("Received SIGTERM, exiting gracefully..."); break; }
-            _ = int.recv() => { warn!("Received SIGINT, exiting gracefully..."); break; }
-            _ = quit_rx.wait_for(|q| *q) => { warn!("Received termination request via web service, exiting gracefully..."); break; }
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
         }
     }
     app.ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     server_task.await.context("HTTP server task")??;
+    discovery.stop();
+    scrape.stop().await;
+    feeder.abort();
+    let _ = feeder.await;
     maintenance.abort();
     let _ = maintenance.await;
     // The server is gone, so this should be the last reference; if a request task still holds

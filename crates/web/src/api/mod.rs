@@ -7,6 +7,7 @@
 mod params;
 mod query;
 mod response;
+pub mod targets;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -100,6 +101,8 @@ pub struct ApiV1 {
     pub admin: Option<Arc<dyn Admin>>,
     /// The PromQL engine (it holds only options).
     pub engine: watchfire_promql::engine::Engine,
+    /// Scrape targets and their metadata; `None` when nothing scrapes.
+    pub targets: Option<Arc<dyn targets::TargetSource>>,
 }
 
 impl std::fmt::Debug for ApiV1 {
@@ -120,6 +123,10 @@ pub fn router(api: ApiV1) -> Router {
         .route("/query", get(query::instant).post(query::instant))
         .route("/query_range", get(query::range).post(query::range))
         .route("/format_query", get(format_query).post(format_query))
+        .route("/targets", get(targets::targets))
+        .route("/scrape_pools", get(targets::scrape_pools))
+        .route("/targets/metadata", get(targets::targets_metadata))
+        .route("/metadata", get(targets::metadata))
         .route("/labels", get(labels).post(labels))
         .route("/label/{name}/values", get(label_values))
         .route("/series", get(series).post(series))

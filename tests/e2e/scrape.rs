@@ -1,0 +1,108 @@
+//! Data in through scraping: the binary scrapes its own /metrics, found through file-based
+//! discovery, and serves the samples through the query, targets and metadata APIs.
+
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+use crate::support::{Server, eventually, write};
+
+fn get_json(url: &str) -> Value {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn scrapes_itself_through_file_discovery_and_serves_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    file_sd_configs:\n      - files: ['targets/*.json']\n        refresh_interval: 1s\n",
+    );
+    std::fs::create_dir(dir.path().join("targets")).unwrap();
+    let server = Server::start(dir.path(), &["--config.file=prometheus.yml"]);
+    let base = format!("http://{}/api/v1", server.addr);
+    // The port is known only now, so the target appears through discovery after the start.
+    write(
+        &dir.path().join("targets"),
+        "self.json",
+        &format!(r#"[{{"targets": ["{}"], "labels": {{"env": "test"}}}}]"#, server.addr),
+    );
+
+    let up = eventually(Duration::from_secs(40), || {
+        let body = get_json(&format!("{base}/query?query=up"));
+        let result = body["data"]["result"].as_array()?.first()?.clone();
+        (result["value"][1] == "1").then_some(result)
+    })
+    .unwrap_or_else(|| panic!("no up=1 sample within 40s; log:\n{}", server.log()));
+    assert_eq!(up["metric"]["job"], "self");
+    assert_eq!(up["metric"]["env"], "test");
+    assert_eq!(up["metric"]["instance"], server.addr.as_str());
+
+    // The scraped series and the synthetic ones are stored.
+    let body = get_json(&format!(
+        "{base}/query?query=prometheus_build_info%7Bjob%3D%22self%22%7D"
+    ));
+    assert_eq!(body["data"]["result"][0]["value"][1], "1", "{body}");
+    for synthetic in [
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ] {
+        let body = get_json(&format!("{base}/query?query={synthetic}"));
+        assert_eq!(
+            body["data"]["result"].as_array().map(Vec::len),
+            Some(1),
+            "{synthetic}: {body}"
+        );
+    }
+
+    let body = get_json(&format!("{base}/targets"));
+    let active = &body["data"]["activeTargets"][0];
+    assert_eq!(active["health"], "up", "{body}");
+    assert_eq!(active["scrapePool"], "self");
+    assert_eq!(active["scrapeUrl"], format!("http://{}/metrics", server.addr));
+    assert_eq!(active["labels"]["env"], "test");
+    assert_eq!(active["scrapeInterval"], "1s");
+    assert!(
+        active["discoveredLabels"]["__meta_filepath"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("self.json")),
+        "{body}"
+    );
+    let body = get_json(&format!("{base}/scrape_pools"));
+    assert_eq!(body["data"]["scrapePools"], serde_json::json!(["self"]));
+
+    let body = get_json(&format!("{base}/metadata?metric=prometheus_build_info"));
+    assert_eq!(body["data"]["prometheus_build_info"][0]["type"], "gauge", "{body}");
+    let body = get_json(&format!(
+        "{base}/targets/metadata?match_target=%7Bjob%3D%22self%22%7D&metric=process_cpu_seconds_total"
+    ));
+    assert_eq!(body["data"][0]["type"], "counter", "{body}");
+    assert_eq!(body["data"][0]["target"]["job"], "self");
+
+    // A discovery update that removes the target stops scraping it: up goes stale.
+    write(&dir.path().join("targets"), "self.json", "[]");
+    let gone = eventually(Duration::from_secs(40), || {
+        let body = get_json(&format!("{base}/query?query=up"));
+        body["data"]["result"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "up did not go stale after the target was removed; log:\n{}",
+        server.log()
+    );
+}
