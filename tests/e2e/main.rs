@@ -4,6 +4,7 @@
 //! They run as the `watchfire` crate's one integration-test binary, so Cargo builds the
 //! binary first and passes its path in `CARGO_BIN_EXE_watchfire`.
 
+mod alerting;
 mod api;
 mod cli;
 mod scrape;

@@ -20,6 +20,9 @@ use crate::version;
 /// The embedded default prometheus.yml, used when no `--config.file` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default/prometheus.yml");
 
+/// The embedded default alertmanager.yml, used when no `--alertmanager.config.file` is given.
+pub const DEFAULT_ALERTMANAGER_CONFIG: &str = include_str!("default/alertmanager.yml");
+
 /// Checks a PromQL expression from a rule file.
 pub fn check_expression(expr: &str) -> Result<(), String> {
     watchfire_promql::parse_expr(expr)
@@ -49,7 +52,9 @@ pub fn check_template(text: &str) -> Result<(), String> {
 pub struct Loaded {
     pub prometheus: promcfg::Config,
     pub rule_files: Vec<(PathBuf, rules::RuleFile)>,
-    pub alertmanager: Option<alertmanager::Config>,
+    /// The user's alertmanager.yml, or the embedded default.
+    pub alertmanager: alertmanager::Config,
+    pub alertmanager_is_default: bool,
 }
 
 /// Loads every configuration file; any error fails the whole load.
@@ -70,14 +75,21 @@ fn load_all(args: &ServerArgs) -> anyhow::Result<Loaded> {
         file.validate_with(check_expression, check_template)?;
         rule_files.push((path, file));
     }
-    let alertmanager = match &args.alertmanager_config_file {
-        Some(path) => Some(alertmanager::Config::load(path)?),
-        None => None,
+    let (alertmanager, alertmanager_is_default) = match &args.alertmanager_config_file {
+        Some(path) => (alertmanager::Config::load(path)?, false),
+        None => (
+            alertmanager::Config::parse(
+                DEFAULT_ALERTMANAGER_CONFIG,
+                Path::new("<embedded default alertmanager.yml>"),
+            )?,
+            true,
+        ),
     };
     Ok(Loaded {
         prometheus,
         rule_files,
         alertmanager,
+        alertmanager_is_default,
     })
 }
 
@@ -243,7 +255,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         config = %args.config_file.as_deref().map_or("<embedded default>".into(), |p| p.display().to_string()),
         scrape_configs = loaded.prometheus.scrape_configs.len(),
         rule_files = loaded.rule_files.len(),
-        alertmanager_config = loaded.alertmanager.is_some(),
+        alertmanager_config = !loaded.alertmanager_is_default,
         "Configuration loaded"
     );
     let state = Arc::new(RwLock::new(loaded));
@@ -304,6 +316,30 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         discovery.apply_config(&cfg);
     }
     let feeder = scrape.run(discovery.subscribe());
+
+    // The built-in Alertmanager, persisting next to the samples.
+    let alerting = {
+        let loaded = state.read().expect("config lock is never poisoned");
+        warn_undelivered(&loaded.alertmanager);
+        watchfire_alerting::Alerting::open(
+            loaded.alertmanager.clone(),
+            watchfire_alerting::Options {
+                data_dir: Some(args.tsdb_path.join("alertmanager")),
+                version: watchfire_alerting::VersionInfo {
+                    version: version::VERSION.to_owned(),
+                    revision: version::revision().to_owned(),
+                    branch: version::branch().to_owned(),
+                    build_user: option_env!("WATCHFIRE_BUILD_USER").unwrap_or("unknown").to_owned(),
+                    build_date: option_env!("WATCHFIRE_BUILD_DATE").unwrap_or("unknown").to_owned(),
+                    go_version: concat!("rust", env!("CARGO_PKG_RUST_VERSION")).to_owned(),
+                },
+                ..Default::default()
+            },
+            Arc::new(watchfire_alerting::RecordingNotifier::new()),
+            &registry,
+        )
+        .context("opening the alert store")?
+    };
     let reload_state = Arc::new(RwLock::new(crate::status::ReloadState {
         success: true,
         last_success: crate::status::now_rfc3339(),
@@ -352,7 +388,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         Arc::new(web),
         app.clone(),
         registry.clone(),
-        axum::Router::new().nest("/api/v1", api_v1),
+        axum::Router::new()
+            .nest("/api/v1", api_v1)
+            .nest("/api/v2", alerting.router())
+            .nest("/api/watchfire", alerting.history_router()),
     )
     .await?;
     let addr = server.local_addr()?;
@@ -418,6 +457,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     server_task.await.context("HTTP server task")??;
     discovery.stop();
     scrape.stop().await;
+    alerting.shutdown();
     feeder.abort();
     let _ = feeder.await;
     maintenance.abort();
@@ -543,5 +583,20 @@ impl watchfire_web::api::Admin for Admin {
         let dir = self.db.dir().join("snapshots").join(&name);
         self.db.snapshot(&dir, !skip_head).map_err(|e| e.to_string())?;
         Ok(name)
+    }
+}
+
+/// Notification delivery is not built yet: say so loudly for every receiver that expects it,
+/// rather than letting notifications vanish silently.
+fn warn_undelivered(config: &alertmanager::Config) {
+    for r in &config.receivers {
+        let n = r.value.integration_count();
+        if n > 0 {
+            warn!(
+                receiver = %r.value.name,
+                integrations = n,
+                "notification delivery is not implemented yet: notifications for this receiver are recorded in the notification history, not sent"
+            );
+        }
     }
 }
