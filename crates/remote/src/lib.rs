@@ -1,0 +1,26 @@
+//! Prometheus' remote storage protocols and federation for Watchfire.
+//!
+//! * [`receiver`]: `POST /api/v1/write`, the remote-write receiver (protocol 1.0
+//!   `prometheus.WriteRequest` and 2.0 `io.prometheus.write.v2.Request`), as upstream's
+//!   `storage/remote/write_handler.go`.
+//! * [`read`]: `POST /api/v1/read`, remote read with sampled and streamed (XOR chunk)
+//!   responses, as upstream's `storage/remote/read_handler.go`.
+//! * [`federate`]: `GET /federate`, as upstream's `web/federate.go`.
+//! * [`sender`]: the remote-write client side: one queue per `remote_write` entry fed by a
+//!   [`sender::TeeAppendable`] wrapped around local storage, with sharding, batching, retries
+//!   and `prometheus_remote_storage_*` self-metrics.
+//!
+//! Each server part is an axum [`Router`](axum::Router) the web server mounts; none of them
+//! knows about URL prefixes or authentication. Storage is reached only through the
+//! `watchfire-storage` traits; appends and queries run on tokio's blocking pool.
+
+pub mod codec;
+pub mod federate;
+pub mod read;
+pub mod receiver;
+pub mod sender;
+
+pub use federate::{FederateOptions, federate_router};
+pub use read::{ReadOptions, read_router};
+pub use receiver::{ReceiverOptions, receiver_router};
+pub use sender::{TeeAppendable, WriteStorage};
