@@ -15,13 +15,18 @@ declare -A allowed=(
   [watchfire-promql]="watchfire-model watchfire-storage"
   [watchfire-storage]="watchfire-model"
   [watchfire-tsdb]="watchfire-model watchfire-storage"
+  [watchfire-hostmetrics]="watchfire-model watchfire-textparse"
   [watchfire-discovery]="watchfire-model watchfire-config"
   [watchfire-scrape]="watchfire-model watchfire-config watchfire-storage watchfire-textparse watchfire-discovery"
   [watchfire-alerting]="watchfire-model watchfire-config watchfire-template"
+  [watchfire-notify]="watchfire-model watchfire-config watchfire-template watchfire-alerting"
+  [watchfire-proto]=""
+  [watchfire-remote]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-textparse watchfire-promql watchfire-proto"
+  [watchfire-rules]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-promql watchfire-template watchfire-alerting"
 )
 # Crates that may use tokio and HTTP but must keep to their allowed Watchfire dependencies.
-async_crates=(watchfire-discovery watchfire-scrape watchfire-alerting)
-sync_only=(watchfire-model watchfire-config watchfire-textparse watchfire-template watchfire-promql watchfire-storage watchfire-tsdb)
+async_crates=(watchfire-discovery watchfire-scrape watchfire-alerting watchfire-notify watchfire-remote watchfire-rules)
+sync_only=(watchfire-proto watchfire-hostmetrics watchfire-model watchfire-config watchfire-textparse watchfire-template watchfire-promql watchfire-storage watchfire-tsdb)
 
 fail=0
 members=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print("\n".join(p["name"] for p in json.load(sys.stdin)["packages"]))')

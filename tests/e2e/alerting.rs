@@ -1,5 +1,5 @@
 //! The built-in Alertmanager behind the binary: the real amtool as a client, grouping into a
-//! recorded notification, and alerts and silences surviving a restart.
+//! webhook delivery, alerting rules feeding it, and alerts and silences surviving a restart.
 
 use std::process::Command;
 use std::time::Duration;
@@ -9,7 +9,42 @@ use serde_json::Value;
 
 use crate::support::{Server, eventually, write};
 
-const AM_CONFIG: &str = "route:\n  receiver: team\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1m\nreceivers:\n  - name: team\n    webhook_configs:\n      - url: http://127.0.0.1:9/hook\n";
+/// A webhook receiver on 127.0.0.1: answers every request 200 and hands the bodies over.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Bounded: a handful of notifications at most in this test.
+        for stream in listener.incoming().take(20).flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (url, rx)
+}
+
+fn am_config(webhook: &str) -> String {
+    format!(
+        "route:\n  receiver: team\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1m\nreceivers:\n  - name: team\n    webhook_configs:\n      - url: {webhook}\n"
+    )
+}
 
 fn amtool(url: &str, args: &[&str]) -> String {
     let out = Command::new("amtool")
@@ -33,7 +68,8 @@ fn get_json(url: &str) -> Value {
 #[test]
 fn amtool_alerts_group_into_a_recorded_notification_and_survive_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "am.yml", AM_CONFIG);
+    let (webhook, deliveries) = webhook_receiver();
+    write(dir.path(), "am.yml", &am_config(&webhook));
     let args = ["--alertmanager.config.file=am.yml"];
     let silence_id;
     {
@@ -52,20 +88,26 @@ fn amtool_alerts_group_into_a_recorded_notification_and_survive_restarts() {
         let out = amtool(&url, &["alert", "query"]);
         assert!(out.contains("DiskFull"), "{out}");
 
-        // group_wait is 1s: the group flushes to the receiver, which has a webhook that is not
-        // delivered yet, so the notification is recorded in the history.
-        let entry = eventually(Duration::from_secs(20), || {
+        // group_wait is 1s: the group is delivered to the webhook as Alertmanager's version 4
+        // payload, and recorded in the notification history.
+        let body = deliveries
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the webhook receives the notification");
+        let payload: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(payload["version"], "4", "{payload}");
+        assert_eq!(payload["receiver"], "team");
+        assert_eq!(payload["status"], "firing");
+        assert_eq!(payload["groupLabels"]["alertname"], "DiskFull");
+        assert_eq!(
+            payload["alerts"][0]["annotations"]["summary"], "disk is full",
+            "{payload}"
+        );
+        let entry = eventually(Duration::from_secs(10), || {
             let list = get_json(&format!("{url}/api/watchfire/notifications?receiver=team"));
             list.as_array()?.first().cloned()
         })
-        .expect("a notification is recorded for receiver team");
-        assert_eq!(entry["receiver"], "team");
+        .expect("the notification is in the history");
         assert_eq!(entry["groupLabels"]["alertname"], "DiskFull", "{entry}");
-        assert!(
-            server.log().contains("notification delivery is not implemented yet"),
-            "{}",
-            server.log()
-        );
 
         // amtool prints the new silence's ID (and may warn about versions on stderr).
         let out = amtool(
@@ -96,4 +138,46 @@ fn amtool_alerts_group_into_a_recorded_notification_and_survive_restarts() {
     assert_eq!(alerts[0]["labels"]["alertname"], "DiskFull", "{alerts}");
     let out = amtool(&url, &["silence", "query"]);
     assert!(out.contains(&silence_id) && out.contains("maintenance"), "{out}");
+}
+
+#[test]
+fn alerting_rules_fire_into_the_built_in_alertmanager() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "prometheus.yml",
+        "global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n",
+    );
+    write(
+        dir.path(),
+        "rules.yml",
+        "groups:\n  - name: always\n    rules:\n      - record: job:one:sum\n        expr: vector(1)\n      - alert: Watchdog\n        expr: vector(1)\n        labels:\n          severity: none\n        annotations:\n          summary: 'always firing, value {{ $value }}'\n",
+    );
+    let server = Server::start(dir.path(), &["--config.file=prometheus.yml"]);
+    let url = format!("http://{}", server.addr);
+    let firing = eventually(Duration::from_secs(30), || {
+        let body = get_json(&format!("{url}/api/v1/alerts"));
+        let a = body["data"]["alerts"].as_array()?.first()?.clone();
+        (a["state"] == "firing").then_some(a)
+    })
+    .unwrap_or_else(|| panic!("Watchdog did not fire; log:\n{}", server.log()));
+    assert_eq!(firing["labels"]["alertname"], "Watchdog");
+    assert_eq!(firing["annotations"]["summary"], "always firing, value 1");
+    let rules = get_json(&format!("{url}/api/v1/rules"));
+    assert_eq!(rules["data"]["groups"][0]["name"], "always", "{rules}");
+    assert_eq!(rules["data"]["groups"][0]["rules"][1]["health"], "ok", "{rules}");
+    // Sent in process to the built-in Alertmanager...
+    let am = eventually(Duration::from_secs(30), || {
+        let list = get_json(&format!("{url}/api/v2/alerts"));
+        list.as_array()?.first().cloned()
+    })
+    .expect("the alert reaches /api/v2/alerts");
+    assert_eq!(am["labels"]["alertname"], "Watchdog", "{am}");
+    // ...and the recording rule's output is queryable.
+    let rec = eventually(Duration::from_secs(30), || {
+        let body = get_json(&format!("{url}/api/v1/query?query=job:one:sum"));
+        body["data"]["result"].as_array()?.first().cloned()
+    })
+    .expect("the recorded series is stored");
+    assert_eq!(rec["value"][1], "1");
 }

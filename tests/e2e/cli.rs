@@ -125,3 +125,20 @@ fn check_rules_rejects_bad_templates_and_counts_duplicates() {
     );
     assert!(out.contains("SUCCESS: 2 rules found"), "{out}");
 }
+
+/// `watchfire test rules` on upstream's promtool suites: passing suites pass, failing ones
+/// fail, as promtool reports them.
+#[test]
+fn test_rules_runs_promtool_unit_tests() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat/prometheus/promtool");
+    if !dir.is_dir() {
+        eprintln!("SKIP: {} not found", dir.display());
+        return;
+    }
+    let (code, out, err) = run(&["test", "rules", dir.join("at-modifier-test.yml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS"), "{out}");
+    let (code, out, err) = run(&["test", "rules", dir.join("failing.yml").to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(format!("{out}{err}").contains("FAILED"), "{out}{err}");
+}

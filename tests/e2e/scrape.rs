@@ -106,3 +106,42 @@ fn scrapes_itself_through_file_discovery_and_serves_the_samples() {
         server.log()
     );
 }
+
+#[test]
+fn with_no_arguments_it_watches_itself_and_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let base = format!("http://{}/api/v1", server.addr);
+
+    let text = Client::new()
+        .get(format!("http://{}/metrics/host", server.addr))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(text.contains("# TYPE node_memory_MemAvailable_bytes gauge"), "{text}");
+    assert!(
+        text.contains("node_scrape_collector_success{collector=\"meminfo\"} 1"),
+        "{text}"
+    );
+
+    // The embedded default scrapes /metrics and /metrics/host every 15 s.
+    let mem = eventually(Duration::from_secs(60), || {
+        let body = get_json(&format!("{base}/query?query=node_memory_MemAvailable_bytes"));
+        let r = body["data"]["result"].as_array()?.first()?.clone();
+        (r["metric"]["job"] == "node").then_some(r)
+    })
+    .unwrap_or_else(|| panic!("no node_memory_MemAvailable_bytes within 60s; log:\n{}", server.log()));
+    let bytes: f64 = mem["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(bytes > 0.0, "{mem}");
+    let up = eventually(Duration::from_secs(30), || {
+        let body = get_json(&format!("{base}/query?query=up%7Bjob%3D%22watchfire%22%7D"));
+        let r = body["data"]["result"].as_array()?.first()?.clone();
+        (r["value"][1] == "1").then_some(r)
+    });
+    assert!(
+        up.is_some(),
+        "Watchfire scrapes its own /metrics; log:\n{}",
+        server.log()
+    );
+}

@@ -90,6 +90,22 @@ pub enum Command {
     /// Check configuration files, as promtool and amtool check them.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run tests, as promtool does.
+    #[command(subcommand)]
+    Test(TestCommand),
+}
+
+/// `watchfire test ...`
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run rule unit tests written in promtool's format.
+    Rules {
+        /// Only run test groups whose name matches one of these regular expressions.
+        #[arg(long = "run", value_name = "REGEX")]
+        run: Vec<String>,
+        #[arg(required = true, value_name = "TEST-RULE-FILES")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `watchfire check ...`

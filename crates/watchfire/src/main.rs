@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod host;
 mod logging;
 mod run;
 mod status;
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
     }
     match &cli.command {
         Some(cli::Command::Check(c)) => check::run(c),
+        Some(cli::Command::Test(cli::TestCommand::Rules { run, files })) => {
+            let code = watchfire_rules::unittest::run_files(files, run, &mut std::io::stdout(), &mut std::io::stderr());
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
         None => {
             if let Err(e) = logging::init(&cli.server.log_level, &cli.server.log_format) {
                 eprintln!("watchfire: {e}");

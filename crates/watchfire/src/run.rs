@@ -57,15 +57,45 @@ pub struct Loaded {
     pub alertmanager_is_default: bool,
 }
 
+/// This server's own address and route prefix, for the embedded default's self-scrapes.
+#[derive(Clone, Debug)]
+pub struct SelfAddress {
+    /// `host:port` to scrape (`localhost:<port>` when listening on all addresses).
+    pub host_port: String,
+    /// The normalised route prefix (empty for the root).
+    pub prefix: String,
+}
+
+impl SelfAddress {
+    fn new(bound: std::net::SocketAddr, route_prefix: &str) -> Self {
+        let host_port = if bound.ip().is_unspecified() {
+            format!("localhost:{}", bound.port())
+        } else {
+            bound.to_string()
+        };
+        SelfAddress {
+            host_port,
+            prefix: watchfire_web::server::normalize_route_prefix(route_prefix),
+        }
+    }
+
+    /// The embedded default prometheus.yml for this server.
+    pub fn default_config(&self) -> String {
+        DEFAULT_CONFIG
+            .replace("__SELF_ADDRESS__", &self.host_port)
+            .replace("__ROUTE_PREFIX__", &self.prefix)
+    }
+}
+
 /// Loads every configuration file; any error fails the whole load.
-fn load_all(args: &ServerArgs) -> anyhow::Result<Loaded> {
+fn load_all(args: &ServerArgs, me: &SelfAddress) -> anyhow::Result<Loaded> {
     let (prometheus, dir) = match &args.config_file {
         Some(path) => {
             let c = promcfg::Config::load(path)?;
             (c, path.parent().map(Path::to_path_buf).unwrap_or_default())
         }
         None => (
-            promcfg::Config::parse(DEFAULT_CONFIG, Path::new("<embedded default prometheus.yml>"))?,
+            promcfg::Config::parse(&me.default_config(), Path::new("<embedded default prometheus.yml>"))?,
             PathBuf::from("."),
         ),
     };
@@ -250,7 +280,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
 
-    let loaded = load_all(&args).context("loading configuration")?;
+    // Bind first: the embedded default configuration scrapes this server, so it needs the port.
+    let listener = watchfire_web::bind_listener(&args.listen_address).await?;
+    let me = SelfAddress::new(listener.local_addr()?, &route_prefix(&args));
+    let loaded = load_all(&args, &me).context("loading configuration")?;
     info!(
         config = %args.config_file.as_deref().map_or("<embedded default>".into(), |p| p.display().to_string()),
         scrape_configs = loaded.prometheus.scrape_configs.len(),
@@ -302,11 +335,24 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
+    // Remote write sees every sample committed by scraping and rules (a tee in front of the
+    // store); the remote-write receiver writes to the store directly, as upstream.
+    let remote_write = watchfire_remote::WriteStorage::new(Some(&registry)).context("starting remote write")?;
+    {
+        let cfg = &state.read().expect("config lock is never poisoned").prometheus;
+        remote_write
+            .apply_config(&cfg.remote_write, &cfg.global.external_labels, &config_dir)
+            .context("starting remote write")?;
+    }
+    let ingest = Arc::new(Ingest {
+        db: db.clone(),
+        tee: watchfire_remote::TeeAppendable::new(db.clone(), remote_write.clone()),
+    });
     let scrape = Arc::new(watchfire_scrape::Manager::new(
-        db.clone() as Arc<dyn watchfire_storage::Appendable>,
+        ingest.clone() as Arc<dyn watchfire_storage::Appendable>,
         &registry,
         watchfire_scrape::Options {
-            config_dir,
+            config_dir: config_dir.clone(),
             ..Default::default()
         },
     )?);
@@ -317,10 +363,27 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     let feeder = scrape.run(discovery.subscribe());
 
-    // The built-in Alertmanager, persisting next to the samples.
-    let alerting = {
+    // The built-in Alertmanager, persisting next to the samples, delivering through the
+    // notification integrations.
+    let notify_options = watchfire_notify::NotifyOptions {
+        config_dir: args
+            .alertmanager_config_file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        external_url: args.external_url.clone().unwrap_or_default(),
+    };
+    let notifiers = {
         let loaded = state.read().expect("config lock is never poisoned");
         warn_undelivered(&loaded.alertmanager);
+        Arc::new(
+            watchfire_notify::Notifiers::new(&loaded.alertmanager, notify_options)
+                .context("setting up notifications")?,
+        )
+    };
+    let alerting = {
+        let loaded = state.read().expect("config lock is never poisoned");
         watchfire_alerting::Alerting::open(
             loaded.alertmanager.clone(),
             watchfire_alerting::Options {
@@ -335,10 +398,48 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
                 },
                 ..Default::default()
             },
-            Arc::new(watchfire_alerting::RecordingNotifier::new()),
+            notifiers.clone(),
             &registry,
         )
         .context("opening the alert store")?
+    };
+    let alerting = Arc::new(alerting);
+
+    // Rules: evaluated with the same engine as the API, recording into the store (through the
+    // remote-write tee), alerting into the built-in Alertmanager and any external ones.
+    let engine = watchfire_promql::engine::Engine::new(watchfire_promql::engine::EngineOptions {
+        // Upstream's default: delayed __name__ removal is an opt-in feature flag.
+        delayed_name_removal: false,
+        ..Default::default()
+    });
+    let http_client = reqwest::Client::new();
+    let rule_sender = watchfire_rules::SharedSender::new(Some(Arc::new(watchfire_rules::senders_for_config(
+        &state.read().expect("config lock is never poisoned").prometheus,
+        Some(alerting.clone()),
+        http_client.clone(),
+    ))));
+    let rules = {
+        let mut opts = watchfire_rules::ManagerOptions::new(ingest.clone(), engine.clone());
+        opts.sender = Some(Arc::new(rule_sender.clone()));
+        opts.external_url = args.external_url.clone().unwrap_or_default();
+        opts.registry = Some(registry.clone());
+        watchfire_rules::Manager::new(opts)?
+    };
+    {
+        let cfg = state.read().expect("config lock is never poisoned").prometheus.clone();
+        rules.apply_config(&cfg, &config_dir).await.context("loading rules")?;
+    }
+    rules.run();
+    let subsystems = Subsystems {
+        scrape: scrape.clone(),
+        discovery: &discovery,
+        remote_write: remote_write.clone(),
+        notifiers: notifiers.clone(),
+        alerting: alerting.clone(),
+        rules: rules.clone(),
+        rule_sender: rule_sender.clone(),
+        http_client: http_client.clone(),
+        config_dir: config_dir.clone(),
     };
     let reload_state = Arc::new(RwLock::new(crate::status::ReloadState {
         success: true,
@@ -353,11 +454,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let api_v1 = watchfire_web::api::router(watchfire_web::api::ApiV1 {
         storage: db.clone(),
         status: Arc::new(status),
-        engine: watchfire_promql::engine::Engine::new(watchfire_promql::engine::EngineOptions {
-            // Upstream's default: delayed __name__ removal is an opt-in feature flag.
-            delayed_name_removal: false,
-            ..Default::default()
-        }),
+        engine: engine.clone(),
         targets: Some(Arc::new(crate::targets::ScrapeTargets { scrape: scrape.clone() })
             as Arc<dyn watchfire_web::api::targets::TargetSource>),
         admin: args
@@ -383,7 +480,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         route_prefix: route_prefix(&args),
         enable_lifecycle: args.enable_lifecycle,
     };
-    let server = Server::bind(
+    let server = Server::from_listener(
+        listener,
         &options,
         Arc::new(web),
         app.clone(),
@@ -391,9 +489,16 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         axum::Router::new()
             .nest("/api/v1", api_v1)
             .nest("/api/v2", alerting.router())
-            .nest("/api/watchfire", alerting.history_router()),
-    )
-    .await?;
+            .nest("/api/watchfire", alerting.history_router())
+            .nest("/api/v1", watchfire_rules::api::router(rules.clone()))
+            .merge(remote_routes(
+                &args,
+                &state.read().expect("config lock is never poisoned").prometheus,
+                &db,
+                &registry,
+            ))
+            .merge(crate::host::router()),
+    )?;
     let addr = server.local_addr()?;
     let tls = args.web_config_file.is_some();
     info!(address = %addr, tls_config = tls, "Listening on address");
@@ -416,18 +521,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             _ = quit_rx.wait_for(|q| *q) => { warn!("Received termination request via web service, exiting gracefully..."); break; }
         };
         info!(reason, "Loading configuration file");
-        let result = match load_all(&args) {
-            // Scrape first, then discovery, as upstream applies them.
-            Ok(new) => match scrape.apply_config(&new.prometheus).await {
-                Ok(()) => {
-                    discovery.apply_config(&new.prometheus);
-                    *state
-                        .write()
-                        .expect("config lock is never poisoned: no panics while held") = new;
-                    Ok(())
-                }
-                Err(e) => Err(format!("applying the scrape configuration: {e}")),
-            },
+        let result = match load_all(&args, &me) {
+            Ok(new) => apply_reload(&new, &subsystems).await.map(|()| {
+                *state
+                    .write()
+                    .expect("config lock is never poisoned: no panics while held") = new;
+            }),
             Err(e) => Err(format!("{e:#}")),
         };
         match &result {
@@ -457,6 +556,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     server_task.await.context("HTTP server task")??;
     discovery.stop();
     scrape.stop().await;
+    rules.stop().await;
+    remote_write.stop();
     alerting.shutdown();
     feeder.abort();
     let _ = feeder.await;
@@ -586,17 +687,128 @@ impl watchfire_web::api::Admin for Admin {
     }
 }
 
-/// Notification delivery is not built yet: say so loudly for every receiver that expects it,
-/// rather than letting notifications vanish silently.
+/// Integrations Watchfire cannot deliver to yet: warn loudly at load, since each delivery will
+/// fail (visibly, in the notification history and `alertmanager_notifications_failed_total`).
 fn warn_undelivered(config: &alertmanager::Config) {
     for r in &config.receivers {
-        let n = r.value.integration_count();
-        if n > 0 {
-            warn!(
-                receiver = %r.value.name,
-                integrations = n,
-                "notification delivery is not implemented yet: notifications for this receiver are recorded in the notification history, not sent"
-            );
+        let r = &r.value;
+        for (kind, n) in [
+            ("wechat", r.wechat_configs.len()),
+            ("pushover", r.pushover_configs.len()),
+            ("victorops", r.victorops_configs.len()),
+            ("sns", r.sns_configs.len()),
+            ("telegram", r.telegram_configs.len()),
+            ("webex", r.webex_configs.len()),
+            ("msteams", r.msteams_configs.len()),
+            ("jira", r.jira_configs.len()),
+            ("rocketchat", r.rocketchat_configs.len()),
+            ("mattermost", r.mattermost_configs.len()),
+            ("incidentio", r.incidentio_configs.len()),
+        ] {
+            if n > 0 {
+                warn!(receiver = %r.name, integration = kind, "this integration is not supported yet: its notifications will fail");
+            }
         }
     }
+}
+
+/// The store as scraping and rules see it: queries go to the store, appends go through the
+/// remote-write tee.
+struct Ingest {
+    db: Arc<watchfire_tsdb::Db>,
+    tee: watchfire_remote::TeeAppendable,
+}
+
+impl watchfire_storage::Queryable for Ingest {
+    fn querier(
+        &self,
+        mint: watchfire_model::Timestamp,
+        maxt: watchfire_model::Timestamp,
+    ) -> watchfire_storage::Result<Box<dyn watchfire_storage::Querier>> {
+        watchfire_storage::Queryable::querier(&*self.db, mint, maxt)
+    }
+}
+
+impl watchfire_storage::Appendable for Ingest {
+    fn appender(&self) -> Box<dyn watchfire_storage::Appender> {
+        self.tee.appender()
+    }
+}
+
+/// `/api/v1/write` (behind `--web.enable-remote-write-receiver`, as upstream), `/api/v1/read`
+/// and `/federate`. Their external labels are those at start-up.
+fn remote_routes(
+    args: &ServerArgs,
+    config: &promcfg::Config,
+    db: &Arc<watchfire_tsdb::Db>,
+    registry: &Registry,
+) -> axum::Router {
+    let external = config.global.external_labels.clone();
+    let mut router = watchfire_remote::read_router(
+        db.clone(),
+        watchfire_remote::ReadOptions {
+            external_labels: external.clone(),
+            ..Default::default()
+        },
+    )
+    .merge(watchfire_remote::federate_router(
+        db.clone(),
+        watchfire_remote::FederateOptions {
+            external_labels: external,
+            ..Default::default()
+        },
+    ));
+    if args.enable_remote_write_receiver {
+        router = router.merge(watchfire_remote::receiver_router(
+            db.clone(),
+            Default::default(),
+            Some(registry),
+        ));
+    }
+    router
+}
+
+/// The running subsystems a reload applies a new configuration to.
+struct Subsystems<'a> {
+    scrape: Arc<watchfire_scrape::Manager>,
+    discovery: &'a watchfire_discovery::Manager,
+    remote_write: Arc<watchfire_remote::WriteStorage>,
+    notifiers: Arc<watchfire_notify::Notifiers>,
+    alerting: Arc<watchfire_alerting::Alerting>,
+    rules: watchfire_rules::Manager,
+    rule_sender: watchfire_rules::SharedSender,
+    http_client: reqwest::Client,
+    config_dir: PathBuf,
+}
+
+/// Applies a loaded configuration: scrape, then discovery (as upstream), remote write,
+/// notifications and the Alertmanager, then rules. Each step refuses bad input before
+/// changing anything it owns; the first error stops the reload.
+async fn apply_reload(new: &Loaded, s: &Subsystems<'_>) -> Result<(), String> {
+    let p = &new.prometheus;
+    s.scrape
+        .apply_config(p)
+        .await
+        .map_err(|e| format!("applying the scrape configuration: {e}"))?;
+    s.discovery.apply_config(p);
+    s.remote_write
+        .apply_config(&p.remote_write, &p.global.external_labels, &s.config_dir)
+        .map_err(|e| format!("applying the remote write configuration: {e}"))?;
+    s.notifiers
+        .apply_config(&new.alertmanager)
+        .map_err(|e| format!("applying the notification configuration: {e}"))?;
+    s.alerting
+        .apply_config(new.alertmanager.clone())
+        .map_err(|e| format!("applying the Alertmanager configuration: {e}"))?;
+    warn_undelivered(&new.alertmanager);
+    s.rule_sender.set(Some(Arc::new(watchfire_rules::senders_for_config(
+        p,
+        Some(s.alerting.clone()),
+        s.http_client.clone(),
+    ))));
+    s.rules
+        .apply_config(p, &s.config_dir)
+        .await
+        .map_err(|e| format!("loading rules: {e}"))?;
+    Ok(())
 }

@@ -17,7 +17,7 @@ pub mod tls;
 
 pub use auth::WebConfigSource;
 pub use lifecycle::Lifecycle;
-pub use server::{Server, ServerOptions};
+pub use server::{Server, ServerOptions, bind_listener};
 
 /// Errors from starting or running the HTTP server.
 #[derive(Debug, thiserror::Error)]

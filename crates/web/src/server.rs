@@ -111,6 +111,14 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
 }
 
+/// Binds the listen address, with the address in the error.
+pub async fn bind_listener(address: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(address).await.map_err(|source| Error::Bind {
+        address: address.to_owned(),
+        source,
+    })
+}
+
 /// A bound, not yet running HTTP server.
 #[derive(Debug)]
 pub struct Server {
@@ -130,12 +138,20 @@ impl Server {
         registry: Registry,
         api: Router,
     ) -> Result<Self, Error> {
-        let listener = TcpListener::bind(&options.listen_address)
-            .await
-            .map_err(|source| Error::Bind {
-                address: options.listen_address.clone(),
-                source,
-            })?;
+        let listener = bind_listener(&options.listen_address).await?;
+        Self::from_listener(listener, options, web, lifecycle, registry, api)
+    }
+
+    /// Like [`Server::bind`] with a listener bound earlier (so the caller knows the port
+    /// before it builds the rest of the process).
+    pub fn from_listener(
+        listener: TcpListener,
+        options: &ServerOptions,
+        web: Arc<WebConfigSource>,
+        lifecycle: Arc<dyn Lifecycle>,
+        registry: Registry,
+        api: Router,
+    ) -> Result<Self, Error> {
         let http_metrics = HttpMetrics::new(&registry).map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let routes = Router::new()
             .merge(lifecycle_routes(lifecycle, options.enable_lifecycle))
