@@ -142,3 +142,33 @@ fn test_rules_runs_promtool_unit_tests() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(format!("{out}{err}").contains("FAILED"), "{out}{err}");
 }
+
+/// The default rules pass both `watchfire check rules` and their unit tests, with Watchfire's
+/// runner and with the real promtool; print-default-config prints what the server runs on.
+#[test]
+fn default_rules_check_and_pass_their_unit_tests_in_both_tools() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/default");
+    let rules = dir.join("rules.yml");
+    let tests = dir.join("rules-test.yml");
+    let (code, out, err) = run(&["check", "rules", rules.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("SUCCESS: 14 rules found"), "{out}");
+    let (code, out, err) = run(&["test", "rules", tests.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let promtool = std::process::Command::new("promtool")
+        .args(["test", "rules", tests.to_str().unwrap()])
+        .output()
+        .expect("promtool runs: `bash .ci/test` installs Debian's prometheus package");
+    assert!(
+        promtool.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promtool.stdout)
+    );
+
+    let (code, out, _) = run(&["print-default-config"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("job_name: node") && out.contains("alert: Watchdog") && out.contains("receiver: default"),
+        "{out}"
+    );
+}

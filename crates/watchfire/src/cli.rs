@@ -93,6 +93,10 @@ pub enum Command {
     /// Run tests, as promtool does.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Print the embedded default configuration (prometheus.yml, its rules and
+    /// alertmanager.yml), to start your own from.
+    #[command(name = "print-default-config")]
+    PrintDefaultConfig,
 }
 
 /// `watchfire test ...`

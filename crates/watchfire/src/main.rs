@@ -23,6 +23,19 @@ fn main() -> ExitCode {
     }
     match &cli.command {
         Some(cli::Command::Check(c)) => check::run(c),
+        Some(cli::Command::PrintDefaultConfig) => {
+            let me = run::SelfAddress {
+                host_port: "localhost:9090".into(),
+                prefix: String::new(),
+            };
+            println!("# ---- prometheus.yml ----");
+            println!("{}", me.default_config(std::path::Path::new("default-rules.yml")));
+            println!("# ---- default-rules.yml ----");
+            println!("{}", run::DEFAULT_RULES);
+            println!("# ---- alertmanager.yml ----");
+            print!("{}", run::DEFAULT_ALERTMANAGER_CONFIG);
+            ExitCode::SUCCESS
+        }
         Some(cli::Command::Test(cli::TestCommand::Rules { run, files })) => {
             let code = watchfire_rules::unittest::run_files(files, run, &mut std::io::stdout(), &mut std::io::stderr());
             ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -20,6 +20,9 @@ use crate::version;
 /// The embedded default prometheus.yml, used when no `--config.file` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default/prometheus.yml");
 
+/// The embedded default rules, loaded by the embedded default prometheus.yml.
+pub const DEFAULT_RULES: &str = include_str!("default/rules.yml");
+
 /// The embedded default alertmanager.yml, used when no `--alertmanager.config.file` is given.
 pub const DEFAULT_ALERTMANAGER_CONFIG: &str = include_str!("default/alertmanager.yml");
 
@@ -79,11 +82,13 @@ impl SelfAddress {
         }
     }
 
-    /// The embedded default prometheus.yml for this server.
-    pub fn default_config(&self) -> String {
+    /// The embedded default prometheus.yml for this server, loading its rules from
+    /// `rules_file`.
+    pub fn default_config(&self, rules_file: &Path) -> String {
         DEFAULT_CONFIG
             .replace("__SELF_ADDRESS__", &self.host_port)
             .replace("__ROUTE_PREFIX__", &self.prefix)
+            .replace("__DEFAULT_RULES__", &rules_file.display().to_string())
     }
 }
 
@@ -95,7 +100,19 @@ fn load_all(args: &ServerArgs, me: &SelfAddress) -> anyhow::Result<Loaded> {
             (c, path.parent().map(Path::to_path_buf).unwrap_or_default())
         }
         None => (
-            promcfg::Config::parse(&me.default_config(), Path::new("<embedded default prometheus.yml>"))?,
+            {
+                // The rules manager loads rule files, so the embedded rules are written next
+                // to the data (and rewritten on every start and reload).
+                std::fs::create_dir_all(&args.tsdb_path)
+                    .with_context(|| format!("creating {}", args.tsdb_path.display()))?;
+                let rules_file = std::path::absolute(args.tsdb_path.join("default-rules.yml"))?;
+                std::fs::write(&rules_file, DEFAULT_RULES)
+                    .with_context(|| format!("writing the default rules to {}", rules_file.display()))?;
+                promcfg::Config::parse(
+                    &me.default_config(&rules_file),
+                    Path::new("<embedded default prometheus.yml>"),
+                )?
+            },
             PathBuf::from("."),
         ),
     };
