@@ -528,6 +528,19 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     app.ready.store(true, Ordering::Release);
     metrics.ready.set(1);
     info!("Server is ready to receive web requests.");
+    let shown = if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    };
+    let prefix = watchfire_web::server::normalize_route_prefix(&route_prefix(&args));
+    info!(
+        prometheus_api = %format!("http://{shown}{prefix}/api/v1/"),
+        alertmanager_api = %format!("http://{shown}{prefix}/api/v2/"),
+        metrics = %format!("http://{shown}{prefix}/metrics"),
+        host_metrics = %format!("http://{shown}{prefix}/metrics/host"),
+        "Serving (the web UI is not built yet)"
+    );
 
     loop {
         let (reason, reply) = tokio::select! {
