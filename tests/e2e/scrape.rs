@@ -145,3 +145,55 @@ fn with_no_arguments_it_watches_itself_and_its_host() {
         server.log()
     );
 }
+
+/// A tiny exporter on 127.0.0.1 that serves one gauge to any request (bounded).
+fn tiny_exporter() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(200).flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let body = "# TYPE tiny_gauge gauge\ntiny_gauge 42\n";
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// Regression (found by the comparison harness, issue 11): target sets published by discovery
+/// before scraping subscribed were never applied, so static targets could be missed at start.
+#[test]
+fn static_targets_are_scraped_from_the_start_issue_11() {
+    for _ in 0..3 {
+        let exporter = tiny_exporter();
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "prometheus.yml",
+            &format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tiny\n    static_configs:\n      - targets: ['{exporter}']\n"
+            ),
+        );
+        let server = Server::start(dir.path(), &["--config.file=prometheus.yml"]);
+        let base = format!("http://{}/api/v1", server.addr);
+        let got = eventually(Duration::from_secs(20), || {
+            let body = get_json(&format!("{base}/query?query=tiny_gauge"));
+            let r = body["data"]["result"].as_array()?.first()?.clone();
+            (r["value"][1] == "42").then_some(())
+        });
+        assert!(
+            got.is_some(),
+            "the static target was never scraped; log:\n{}",
+            server.log()
+        );
+    }
+}

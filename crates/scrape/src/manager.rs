@@ -149,6 +149,10 @@ impl Manager {
     pub fn run(&self, mut rx: watch::Receiver<Arc<TargetSets>>) -> JoinHandle<()> {
         let this = self.clone();
         let every = self.deps.opts.discovery_reload_interval.max(Duration::from_millis(1));
+        // Target sets published before this receiver was created count as already seen by
+        // it; apply the current ones first, or static targets found at start-up would never
+        // be scraped.
+        rx.mark_changed();
         tokio::spawn(async move {
             loop {
                 if rx.changed().await.is_err() {

@@ -373,12 +373,14 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?);
+    // Subscribe before the first targets are published.
+    let discovery_rx = discovery.subscribe();
     {
         let cfg = state.read().expect("config lock is never poisoned").prometheus.clone();
         scrape.apply_config(&cfg).await.context("starting scraping")?;
         discovery.apply_config(&cfg);
     }
-    let feeder = scrape.run(discovery.subscribe());
+    let feeder = scrape.run(discovery_rx);
 
     // The built-in Alertmanager, persisting next to the samples, delivering through the
     // notification integrations.
