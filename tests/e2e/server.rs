@@ -392,6 +392,11 @@ fn metrics_are_valid_exposition_with_upstream_names() {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
     }
     check_exposition(&text);
+    // CPU time is fractional seconds, as upstream reports it (not truncated to whole seconds).
+    let cpu = metric_value(&text, "process_cpu_seconds_total").expect("process_cpu_seconds_total");
+    assert!(cpu > 0.0 && cpu < 60.0, "{cpu}");
+    let rss = metric_value(&text, "process_resident_memory_bytes").expect("process_resident_memory_bytes");
+    assert!(rss > 1e6, "{rss}");
 
     // Upstream's own parser and linter, from Debian's prometheus package (installed by
     // .ci/test): `promtool check metrics` exits non-zero on any parse error or lint problem.

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod host;
 mod logging;
+mod process_metrics;
 mod run;
 mod status;
 mod targets;

@@ -225,7 +225,7 @@ fn register_build_info(registry: &Registry) -> anyhow::Result<()> {
     ])
     .set(1);
     registry.register(Box::new(info))?;
-    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+    registry.register(Box::new(crate::process_metrics::ProcessCollector::new()?))?;
     Ok(())
 }
 
