@@ -10,3 +10,4 @@ mod cli;
 mod scrape;
 mod server;
 mod support;
+mod ui;

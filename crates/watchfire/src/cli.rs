@@ -49,6 +49,10 @@ pub struct ServerArgs {
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
 
+    /// Regex for CORS origin. It is fully anchored. Example: 'https?://(domain1|domain2)\.com'
+    #[arg(long = "web.cors.origin", value_name = "REGEX", default_value = ".*")]
+    pub cors_origin: String,
+
     /// Enable the admin API endpoints (delete_series, clean_tombstones, snapshot).
     #[arg(long = "web.enable-admin-api")]
     pub enable_admin_api: bool,

@@ -256,6 +256,12 @@ impl Lifecycle for App {
 }
 
 /// The route prefix: the flag, else the path of the external URL, else the root.
+/// `--web.cors.origin`, anchored as upstream anchors it.
+fn cors_origin(pattern: &str) -> anyhow::Result<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+        .with_context(|| format!("could not compile CORS regex string {pattern:?}"))
+}
+
 fn route_prefix(args: &ServerArgs) -> String {
     if let Some(p) = &args.route_prefix {
         return p.clone();
@@ -498,6 +504,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         listen_address: args.listen_address.clone(),
         route_prefix: route_prefix(&args),
         enable_lifecycle: args.enable_lifecycle,
+        cors_origin: Some(cors_origin(&args.cors_origin)?),
     };
     let server = Server::from_listener(
         listener,

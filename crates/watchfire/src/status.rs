@@ -90,6 +90,7 @@ impl StatusSource for Status {
             ),
             ("web.enable-lifecycle".to_owned(), a.enable_lifecycle.to_string()),
             ("web.enable-admin-api".to_owned(), a.enable_admin_api.to_string()),
+            ("web.cors.origin".to_owned(), a.cors_origin.clone()),
             (
                 "web.enable-remote-write-receiver".to_owned(),
                 a.enable_remote_write_receiver.to_string(),

@@ -4,7 +4,8 @@
 //! from an exporter-toolkit `web.config.yml` ([`auth`], [`tls`]), re-read when the file
 //! changes, as upstream re-reads it per request; the lifecycle endpoints `/-/healthy`,
 //! `/-/ready`, `/-/reload` and `/-/quit` ([`lifecycle`]); `/metrics` with the process'
-//! self-metrics; route-prefix handling; and graceful shutdown ([`server`]).
+//! self-metrics; route-prefix handling; gzip; `--web.cors.origin`; graceful shutdown
+//! ([`server`]); and the embedded web UI ([`ui`]).
 //!
 //! The web crate sees the rest of Watchfire through traits ([`Lifecycle`]); the binary wires
 //! concrete types in. It never touches storage or query code directly.
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod lifecycle;
 pub mod server;
 pub mod tls;
+pub mod ui;
 
 pub use auth::WebConfigSource;
 pub use lifecycle::Lifecycle;

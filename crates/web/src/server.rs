@@ -11,13 +11,14 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
 use tracing::{debug, info, warn};
 
 use crate::Error;
@@ -38,6 +39,9 @@ pub struct ServerOptions {
     pub route_prefix: String,
     /// `--web.enable-lifecycle`.
     pub enable_lifecycle: bool,
+    /// `--web.cors.origin`, anchored (`^(?:…)$`): which `Origin`s the `/api/v1` endpoints
+    /// answer with CORS headers. `None` answers none.
+    pub cors_origin: Option<regex::Regex>,
 }
 
 /// Normalises a route prefix as upstream does: always a leading `/`, never a trailing one;
@@ -107,6 +111,54 @@ async fn metrics(State(registry): State<Registry>) -> Response {
     }
 }
 
+/// `--web.cors.origin` as upstream applies it: to every `/api/v1` response of a request with
+/// an `Origin` header, and an `OPTIONS` answer for every `/api/v1` path.
+#[derive(Debug)]
+struct Cors {
+    api_prefix: String,
+    origin: Option<regex::Regex>,
+}
+
+async fn cors_headers(State(cors): State<Arc<Cors>>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with(&cors.api_prefix) {
+        return next.run(req).await;
+    }
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut resp = if req.method() == http::Method::OPTIONS {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"success","data":null}"#,
+        )
+            .into_response()
+    } else {
+        next.run(req).await
+    };
+    let (Some(origin), Some(allowed)) = (origin, &cors.origin) else {
+        return resp;
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Accept, Authorization, Content-Type, Origin"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Date"));
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    if allowed.as_str() == "^(?:.*)$" {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    } else if origin.to_str().is_ok_and(|o| allowed.is_match(o)) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    resp
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
 }
@@ -153,19 +205,37 @@ impl Server {
         api: Router,
     ) -> Result<Self, Error> {
         let http_metrics = HttpMetrics::new(&registry).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let prefix = normalize_route_prefix(&options.route_prefix);
+        let cors = Cors {
+            api_prefix: format!("{prefix}/api/v1/"),
+            origin: options.cors_origin.clone(),
+        };
         let routes = Router::new()
             .merge(lifecycle_routes(lifecycle, options.enable_lifecycle))
             .route("/metrics", get(metrics).with_state(registry))
             .merge(api)
+            .merge(crate::ui::router(&prefix))
             .layer(from_fn_with_state(http_metrics, count_requests));
-        let prefix = normalize_route_prefix(&options.route_prefix);
         let app = if prefix.is_empty() {
             routes
         } else {
-            Router::new().nest(&prefix, routes)
+            // `/prom/` is the UI's home as `/prom` is; `/` points at the prefix, as upstream.
+            let home = format!("{prefix}/query");
+            let root = prefix.clone();
+            Router::new()
+                .nest(&prefix, routes)
+                .route(&format!("{prefix}/"), get(move || async move { redirect(&home) }))
+                .route("/", get(move || async move { redirect(&root) }))
         };
         // The fallback is set before the auth layer so that unknown paths are authenticated too.
-        let app = app.fallback(not_found).layer(from_fn_with_state(web.clone(), enforce));
+        // Responses are gzipped for clients that accept it, as upstream does for the API,
+        // /federate and /metrics; bodies already encoded (snappy remote read, the UI's
+        // pre-gzipped assets) are left alone.
+        let app = app
+            .fallback(not_found)
+            .layer(from_fn_with_state(Arc::new(cors), cors_headers))
+            .layer(CompressionLayer::new().gzip(true))
+            .layer(from_fn_with_state(web.clone(), enforce));
         Ok(Server { listener, app, web })
     }
 

@@ -4,6 +4,7 @@
 //! The handlers see the rest of Watchfire through traits: storage through
 //! `watchfire_storage::Storage`, process status through [`StatusSource`].
 
+mod ast_json;
 mod params;
 mod query;
 mod response;
@@ -123,6 +124,8 @@ pub fn router(api: ApiV1) -> Router {
         .route("/query", get(query::instant).post(query::instant))
         .route("/query_range", get(query::range).post(query::range))
         .route("/format_query", get(format_query).post(format_query))
+        .route("/parse_query", get(parse_query).post(parse_query))
+        .route("/query_exemplars", get(query_exemplars).post(query_exemplars))
         .route("/targets", get(targets::targets))
         .route("/scrape_pools", get(targets::scrape_pools))
         .route("/targets/metadata", get(targets::targets_metadata))
@@ -196,6 +199,32 @@ async fn format_query(params: Params) -> Response {
     match watchfire_promql::parse_expr(query) {
         Ok(expr) => success(expr.pretty()),
         Err(e) => ApiError::bad_data(format!("invalid parameter \"query\": {e}")).into_response(),
+    }
+}
+
+async fn parse_query(params: Params) -> Response {
+    let Some(query) = params.get("query") else {
+        return ApiError::bad_data("invalid parameter \"query\": query is empty").into_response();
+    };
+    match watchfire_promql::parse_expr(query) {
+        Ok(expr) => success(ast_json::translate(&expr)),
+        Err(e) => ApiError::bad_data(format!("invalid parameter \"query\": {e}")).into_response(),
+    }
+}
+
+/// Watchfire does not store exemplars yet (scrapes parse and drop them), so every valid
+/// request gets the empty list, as upstream answers with exemplar storage disabled. The query
+/// and times are still checked so that bad requests fail the same way.
+async fn query_exemplars(params: Params) -> Response {
+    let Some(query) = params.get("query") else {
+        return ApiError::bad_data("invalid parameter \"query\": query is empty").into_response();
+    };
+    if let Err(e) = watchfire_promql::parse_expr(query) {
+        return ApiError::bad_data(format!("invalid parameter \"query\": {e}")).into_response();
+    }
+    match time_range(&params) {
+        Ok(_) => success(Vec::<Value>::new()),
+        Err(e) => e.into_response(),
     }
 }
 
