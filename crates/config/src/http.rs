@@ -166,7 +166,8 @@ macro_rules! with_http_client {
             pub proxy_url: Option<String>,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub no_proxy: Option<String>,
-            #[serde(default)]
+            // Printed only when set, as upstream (`omitempty`).
+            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
             pub proxy_from_environment: bool,
             #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
             pub proxy_connect_header: std::collections::BTreeMap<String, Vec<crate::Secret>>,

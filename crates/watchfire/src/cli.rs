@@ -97,10 +97,34 @@ pub enum Command {
     /// Run tests, as promtool does.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Work with the Alertmanager routing tree, as amtool's `config routes` does.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
     /// Print the embedded default configuration (prometheus.yml, its rules and
     /// alertmanager.yml), to start your own from.
     #[command(name = "print-default-config")]
     PrintDefaultConfig,
+}
+
+/// `watchfire routes ...`
+#[derive(Debug, Subcommand)]
+pub enum RoutesCommand {
+    /// Print the receivers an alert with the given labels is routed to, in routing-tree
+    /// order, comma-separated (as `amtool config routes test`).
+    Test {
+        /// Alertmanager configuration file (default: the embedded default).
+        #[arg(long = "alertmanager.config.file", alias = "config.file", value_name = "FILE")]
+        config_file: Option<PathBuf>,
+        /// Fail unless the alert routes to exactly these receivers (comma-separated).
+        #[arg(long = "verify.receivers", value_name = "RECEIVERS")]
+        verify_receivers: Option<String>,
+        /// Also print the matching routes as a tree.
+        #[arg(long)]
+        tree: bool,
+        /// The alert's labels as name=value.
+        #[arg(value_name = "LABELS")]
+        labels: Vec<String>,
+    },
 }
 
 /// `watchfire test ...`

@@ -6,6 +6,7 @@ mod cli;
 mod host;
 mod logging;
 mod process_metrics;
+mod routes_cmd;
 mod run;
 mod status;
 mod targets;
@@ -37,6 +38,12 @@ fn main() -> ExitCode {
             print!("{}", run::DEFAULT_ALERTMANAGER_CONFIG);
             ExitCode::SUCCESS
         }
+        Some(cli::Command::Routes(cli::RoutesCommand::Test {
+            config_file,
+            verify_receivers,
+            tree,
+            labels,
+        })) => routes_cmd::run(config_file.as_deref(), verify_receivers.as_deref(), *tree, labels),
         Some(cli::Command::Test(cli::TestCommand::Rules { run, files })) => {
             let code = watchfire_rules::unittest::run_files(files, run, &mut std::io::stdout(), &mut std::io::stderr());
             ExitCode::from(u8::try_from(code).unwrap_or(1))
