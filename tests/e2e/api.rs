@@ -103,9 +103,12 @@ fn bad_requests_get_upstream_error_envelopes() {
         ("/series?match[]=up{", "parse error"),
         (
             "/labels?start=yesterday",
-            "invalid parameter \"start\": cannot parse \"yesterday\" to a valid timestamp",
+            "invalid parameter \"start\": invalid time value for 'start': cannot parse \"yesterday\" to a valid timestamp",
         ),
-        ("/labels?start=20&end=10", "end timestamp must not be before start time"),
+        (
+            "/query_exemplars?query=up&start=20&end=10",
+            "end timestamp must not be before start timestamp",
+        ),
         ("/status/tsdb?limit=0", "limit must be a positive number"),
         ("/format_query?query=sum(", "parse error"),
     ] {

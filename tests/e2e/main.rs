@@ -6,6 +6,7 @@
 
 mod alerting;
 mod api;
+mod api_diff;
 mod cli;
 mod scrape;
 mod server;

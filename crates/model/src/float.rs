@@ -72,6 +72,18 @@ pub fn format_api_float(v: f64) -> String {
     }
 }
 
+/// Formats `v` as Go's `strconv.FormatFloat(v, 'f', -1, 64)`: shortest round-trip digits,
+/// never an exponent (`1.5e301` prints all 302 digits). Upstream's API prints scalar results
+/// this way, unlike sample values ([`format_api_float`]).
+pub fn format_plain_float(v: f64) -> String {
+    let mut out = String::new();
+    if push_special(&mut out, v) {
+        return out;
+    }
+    // Rust's Display is the shortest round-trip digits in plain decimal, "-0" included.
+    format!("{v}")
+}
+
 /// Formats `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)`, with Prometheus' spelling of
 /// the special values. In shortest mode Go decides between plain and exponent form with a
 /// precision of 6: exponent form when the decimal exponent is below -4 or at least 6.

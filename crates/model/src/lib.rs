@@ -19,7 +19,7 @@ mod sample;
 
 pub use duration::Duration;
 pub use error::Error;
-pub use float::{format_api_float, format_go_float, parse_go_float};
+pub use float::{format_api_float, format_go_float, format_plain_float, parse_go_float};
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
 pub use matcher::{MatchType, Matcher, anchored_regex};
 pub use names::{is_valid_label_name, is_valid_legacy_label_name, is_valid_legacy_metric_name, is_valid_metric_name};

@@ -424,6 +424,12 @@ impl DbQuerier {
     fn head(&self) -> HeadQuerier {
         self.head.querier(self.mint, self.maxt)
     }
+
+    /// Whether the head holds samples in `[mint, maxt]`'s span, as upstream's head index
+    /// reader decides it: label names and values of a head outside the range are not listed.
+    fn head_overlaps(&self) -> bool {
+        self.head.min_time() <= self.maxt && self.mint <= self.head.max_time()
+    }
 }
 
 impl Querier for DbQuerier {
@@ -450,7 +456,11 @@ impl Querier for DbQuerier {
     }
 
     fn label_names(&self, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        let mut out = self.head().label_names(matchers)?;
+        let mut out = if self.head_overlaps() {
+            self.head().label_names(matchers)?
+        } else {
+            Vec::new()
+        };
         for b in self.blocks() {
             out.extend(b.label_names(matchers)?);
         }
@@ -460,7 +470,11 @@ impl Querier for DbQuerier {
     }
 
     fn label_values(&self, name: &str, matchers: &[Matcher]) -> storage::Result<Vec<String>> {
-        let mut out = self.head().label_values(name, matchers)?;
+        let mut out = if self.head_overlaps() {
+            self.head().label_values(name, matchers)?
+        } else {
+            Vec::new()
+        };
         for b in self.blocks() {
             out.extend(b.label_values(name, matchers)?);
         }

@@ -223,6 +223,9 @@ async fn query_exemplars(params: Params) -> Response {
         return ApiError::bad_data(format!("invalid parameter \"query\": {e}")).into_response();
     }
     match time_range(&params) {
+        Ok((start, end)) if end < start => {
+            ApiError::bad_data("end timestamp must not be before start timestamp").into_response()
+        }
         Ok(_) => success(Vec::<Value>::new()),
         Err(e) => e.into_response(),
     }
@@ -246,13 +249,11 @@ fn matcher_sets(params: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
         .collect()
 }
 
-/// `start` and `end` with upstream's defaults (the whole time range).
+/// `start` and `end` with upstream's defaults (the whole time range). An end before the start
+/// is not an error for the metadata endpoints upstream: they answer with nothing.
 fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {
     let start = params.time_or("start", MIN_TIME_MS)?;
     let end = params.time_or("end", MAX_TIME_MS)?;
-    if end < start {
-        return Err(ApiError::bad_data("end timestamp must not be before start time"));
-    }
     Ok((start, end))
 }
 
@@ -278,9 +279,9 @@ fn apply_limit<T>(items: &mut Vec<T>, limit: usize) -> Vec<String> {
 
 async fn labels(State(api): State<ApiV1>, params: Params) -> Response {
     let run = async {
+        let limit = limit(&params)?;
         let (start, end) = time_range(&params)?;
         let sets = matcher_sets(&params)?;
-        let limit = limit(&params)?;
         let storage = api.storage.clone();
         let mut names = blocking(move || {
             let q = storage.querier(start, end).map_err(ApiError::from_storage)?;
@@ -342,9 +343,9 @@ async fn label_values(State(api): State<ApiV1>, Path(name): Path<String>, params
         if name.is_empty() {
             return Err(ApiError::bad_data(format!("invalid label name: {name:?}")));
         }
+        let limit = limit(&params)?;
         let (start, end) = time_range(&params)?;
         let sets = matcher_sets(&params)?;
-        let limit = limit(&params)?;
         let storage = api.storage.clone();
         let mut values = blocking(move || {
             let q = storage.querier(start, end).map_err(ApiError::from_storage)?;
@@ -369,12 +370,14 @@ async fn label_values(State(api): State<ApiV1>, Path(name): Path<String>, params
 
 async fn series(State(api): State<ApiV1>, params: Params) -> Response {
     let run = async {
-        let sets = matcher_sets(&params)?;
-        if sets.is_empty() {
+        if params.all("match[]").is_empty() {
             return Err(ApiError::bad_data("no match[] parameter provided"));
         }
-        let (start, end) = time_range(&params)?;
         let limit = limit(&params)?;
+        let (start, end) = time_range(&params)?;
+        // Only here does upstream name the parameter in a bad selector's error.
+        let sets = matcher_sets(&params)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {}", e.message)))?;
         let storage = api.storage.clone();
         let mut found = blocking(move || {
             let q = storage.querier(start, end).map_err(ApiError::from_storage)?;

@@ -34,7 +34,12 @@ impl Params {
     pub fn time_or(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(default),
-            Some(s) => parse_time_ms(s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}"))),
+            // Upstream's parseTimeParam wraps the parse error once more.
+            Some(s) => parse_time_ms(s).map_err(|e| {
+                ApiError::bad_data(format!(
+                    "invalid parameter \"{name}\": invalid time value for '{name}': {e}"
+                ))
+            }),
         }
     }
 }

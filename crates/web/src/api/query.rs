@@ -51,8 +51,12 @@ pub fn result_json(value: &Value) -> String {
     let mut out = String::with_capacity(256);
     match value {
         Value::Scalar { t, v } => {
-            out.push_str("{\"resultType\":\"scalar\",\"result\":");
-            push_point(&mut out, *t, *v);
+            // Upstream's Scalar.MarshalJSON uses plain 'f' formatting, not the sample rules.
+            out.push_str("{\"resultType\":\"scalar\",\"result\":[");
+            push_timestamp(&mut out, *t);
+            out.push_str(",\"");
+            out.push_str(&watchfire_model::format_plain_float(*v));
+            out.push_str("\"]");
         }
         Value::String { t, v } => {
             out.push_str("{\"resultType\":\"string\",\"result\":[");
