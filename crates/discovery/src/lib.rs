@@ -2,10 +2,10 @@
 //!
 //! This crate owns [`TargetGroup`] (targets sharing labels, named by a source, as upstream's
 //! `discovery/targetgroup`), the [`Provider`] interface every mechanism implements, the
-//! mechanisms Watchfire supports ([`static_targets`], [`file`], [`http`]), the HTTP client built
-//! from a config's HTTP client fields ([`client`], shared with the scrape crate), and the
-//! [`Manager`] that runs the providers of each scrape job and publishes every job's merged
-//! groups. Self-metrics keep upstream's `prometheus_sd_*` names.
+//! mechanisms Watchfire supports ([`static_targets`], [`file`], [`http`], [`dns`]), the HTTP
+//! client built from a config's HTTP client fields ([`client`], shared with the scrape crate),
+//! and the [`Manager`] that runs the providers of each scrape job and publishes every job's
+//! merged groups. Self-metrics keep upstream's `prometheus_sd_*` names.
 //!
 //! A provider sends its *complete* current list of groups each time it changes (not
 //! upstream's per-source deltas); the manager keeps the latest list of each provider and
@@ -15,6 +15,7 @@
 //! Watchfire crates; it must never depend on scrape, storage or the binary.
 
 pub mod client;
+pub mod dns;
 pub mod file;
 pub mod http;
 mod manager;

@@ -10,8 +10,9 @@ use prometheus::Registry;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::error;
-use watchfire_config::prometheus::{Config, FileSdConfig, HttpSdConfig, StaticConfig};
+use watchfire_config::prometheus::{Config, DnsSdConfig, FileSdConfig, HttpSdConfig, StaticConfig};
 
+use crate::dns::{DnsProvider, Resolver};
 use crate::file::FileProvider;
 use crate::http::HttpProvider;
 use crate::metrics::SdMetrics;
@@ -35,6 +36,8 @@ pub struct Options {
     pub config_dir: PathBuf,
     /// The `User-Agent` of HTTP SD requests.
     pub user_agent: String,
+    /// Where DNS SD sends its queries: the system's resolv.conf unless a test says otherwise.
+    pub dns_resolver: Resolver,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             file_poll_interval: Duration::from_secs(3),
             config_dir: PathBuf::new(),
             user_agent: concat!("Watchfire/", env!("CARGO_PKG_VERSION")).into(),
+            dns_resolver: Resolver::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ enum ProviderKey {
     Static(Vec<StaticConfig>),
     File(FileSdConfig),
     Http(Box<HttpSdConfig>),
+    Dns(DnsSdConfig),
 }
 
 #[derive(Debug)]
@@ -149,11 +154,7 @@ impl Manager {
                     .iter()
                     .map(|c| ProviderKey::Http(Box::new(c.clone()))),
             );
-            if !job.dns_sd_configs.is_empty() {
-                // Not implemented yet: say so loudly rather than scrape nothing silently.
-                error!(job = %job.job_name, "dns_sd_configs is not supported yet; its targets are not discovered");
-                failed += job.dns_sd_configs.len() as i32;
-            }
+            keys.extend(job.dns_sd_configs.iter().cloned().map(ProviderKey::Dns));
             wanted.insert(job.job_name.clone(), keys);
         }
         // Stop what is no longer wanted.
@@ -205,6 +206,12 @@ impl Manager {
                             continue;
                         }
                     },
+                    ProviderKey::Dns(c) => Box::new(DnsProvider::new(
+                        c,
+                        &job,
+                        shared.opts.dns_resolver.clone(),
+                        shared.metrics.clone(),
+                    )),
                 };
                 let id = state.next_id;
                 state.next_id += 1;

@@ -167,6 +167,10 @@ pub struct SdMetrics {
     pub file_mtime: GaugeVec,
     /// `prometheus_sd_http_failures_total`
     pub http_failures: IntCounter,
+    /// `prometheus_sd_dns_lookups_total`
+    pub dns_lookups: IntCounter,
+    /// `prometheus_sd_dns_lookup_failures_total`
+    pub dns_lookup_failures: IntCounter,
     /// `prometheus_sd_refresh_failures_total{mechanism, config}`
     pub refresh_failures: IntCounterVec,
     /// `prometheus_sd_refresh_duration_seconds{mechanism, config}`
@@ -277,6 +281,17 @@ impl SdMetrics {
                 IntCounter::new(
                     "prometheus_sd_http_failures_total",
                     "Number of HTTP service discovery refresh failures.",
+                )?,
+            )?,
+            dns_lookups: register(
+                registry,
+                IntCounter::new("prometheus_sd_dns_lookups_total", "The number of DNS-SD lookups.")?,
+            )?,
+            dns_lookup_failures: register(
+                registry,
+                IntCounter::new(
+                    "prometheus_sd_dns_lookup_failures_total",
+                    "The number of DNS-SD lookup failures.",
                 )?,
             )?,
             refresh_failures: register(
