@@ -53,11 +53,39 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> usize {
     }
 }
 
-fn read_str<'a>(buf: &'a [u8], pos: &mut usize) -> &'a str {
+fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
     let len = read_varint(buf, pos);
     let bytes = &buf[*pos..*pos + len];
     *pos += len;
+    bytes
+}
+
+fn read_str<'a>(buf: &'a [u8], pos: &mut usize) -> &'a str {
+    as_str(read_bytes(buf, pos))
+}
+
+fn as_str(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("label bytes were copied from &str values")
+}
+
+/// The labels as raw (name, value) byte strings, for the hot paths (comparison, hashing,
+/// lookup) that need no `&str` and so skip UTF-8 validation. Byte order is `str` order.
+#[derive(Clone)]
+struct RawIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for RawIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let name = read_bytes(self.buf, &mut self.pos);
+        let value = read_bytes(self.buf, &mut self.pos);
+        Some((name, value))
+    }
 }
 
 /// Iterator over the labels of a [`Labels`], in name order.
@@ -126,9 +154,16 @@ impl Labels {
         }
     }
 
+    fn raw(&self) -> RawIter<'_> {
+        RawIter {
+            buf: self.bytes(),
+            pos: 0,
+        }
+    }
+
     /// The number of labels.
     pub fn len(&self) -> usize {
-        self.iter().count()
+        self.raw().count()
     }
 
     /// Whether there are no labels.
@@ -138,10 +173,10 @@ impl Labels {
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        for l in self.iter() {
-            match l.name.cmp(name) {
+        for (n, v) in self.raw() {
+            match n.cmp(name.as_bytes()) {
                 Ordering::Less => continue,
-                Ordering::Equal => return Some(l.value),
+                Ordering::Equal => return Some(as_str(v)),
                 Ordering::Greater => return None,
             }
         }
@@ -166,24 +201,39 @@ impl Labels {
     /// A hash of only the labels named in `names` (which must be sorted), as PromQL grouping
     /// with `by`/`on` needs.
     pub fn hash_for_labels(&self, names: &[&str]) -> u64 {
-        self.hash_filtered(|n| names.binary_search(&n).is_ok())
+        self.hash_filtered(|n| names.binary_search_by(|k| k.as_bytes().cmp(n)).is_ok())
     }
 
     /// A hash of all labels except those named in `names` (which must be sorted) and
     /// `__name__`, as PromQL grouping with `without`/`ignoring` needs.
     pub fn hash_without_labels(&self, names: &[&str]) -> u64 {
-        self.hash_filtered(|n| n != METRIC_NAME && names.binary_search(&n).is_err())
+        self.hash_filtered(|n| n != METRIC_NAME.as_bytes() && names.binary_search_by(|k| k.as_bytes().cmp(n)).is_err())
     }
 
-    fn hash_filtered(&self, keep: impl Fn(&str) -> bool) -> u64 {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        for l in self.iter().filter(|l| keep(l.name)) {
-            h.update(l.name.as_bytes());
-            h.update(&[0xff]);
-            h.update(l.value.as_bytes());
-            h.update(&[0xff]);
+    /// Hashes the kept labels as `name 0xff value 0xff ...`, gathered into one buffer and
+    /// hashed in one call (xxh3's streaming interface costs more than the copy).
+    fn hash_filtered(&self, keep: impl Fn(&[u8]) -> bool) -> u64 {
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let mut len = 0;
+        for (n, v) in self.raw().filter(|(n, _)| keep(n)) {
+            for part in [n, &[0xff][..], v, &[0xff][..]] {
+                if heap.is_empty() && len + part.len() <= stack.len() {
+                    stack[len..len + part.len()].copy_from_slice(part);
+                } else {
+                    if heap.is_empty() {
+                        heap.extend_from_slice(&stack[..len]);
+                    }
+                    heap.extend_from_slice(part);
+                }
+                len += part.len();
+            }
         }
-        h.digest()
+        if heap.is_empty() {
+            xxhash_rust::xxh3::xxh3_64(&stack[..len])
+        } else {
+            xxhash_rust::xxh3::xxh3_64(&heap)
+        }
     }
 
     /// A builder seeded with these labels.
@@ -219,15 +269,20 @@ impl Ord for Labels {
     /// Prometheus' `labels.Compare`: label by label, name first, then value; a prefix sorts
     /// first.
     fn cmp(&self, other: &Self) -> Ordering {
-        let mut a = self.iter();
-        let mut b = other.iter();
+        if let (Some(a), Some(b)) = (&self.data, &other.data)
+            && Arc::ptr_eq(a, b)
+        {
+            return Ordering::Equal;
+        }
+        let mut a = self.raw();
+        let mut b = other.raw();
         loop {
             match (a.next(), b.next()) {
                 (None, None) => return Ordering::Equal,
                 (None, Some(_)) => return Ordering::Less,
                 (Some(_), None) => return Ordering::Greater,
                 (Some(x), Some(y)) => {
-                    let c = x.name.cmp(y.name).then_with(|| x.value.cmp(y.value));
+                    let c = x.0.cmp(y.0).then_with(|| x.1.cmp(y.1));
                     if c != Ordering::Equal {
                         return c;
                     }
@@ -403,6 +458,28 @@ mod tests {
             a.hash_without_labels(&["instance"]),
             b.hash_without_labels(&["instance"])
         );
+    }
+
+    #[test]
+    fn grouping_hashes_cover_exactly_the_chosen_labels() {
+        fn reference(pairs: &[(&str, &str)]) -> u64 {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            for (n, v) in pairs {
+                h.update(n.as_bytes());
+                h.update(&[0xff]);
+                h.update(v.as_bytes());
+                h.update(&[0xff]);
+            }
+            h.digest()
+        }
+        // Short sets hash from a stack buffer, long ones from the heap: same answers.
+        for long in [String::from("v"), "x".repeat(300)] {
+            let l = Labels::from_pairs([("__name__", "m"), ("a", "1"), ("b", long.as_str()), ("c", "3")]);
+            assert_eq!(l.hash_for_labels(&["a", "b"]), reference(&[("a", "1"), ("b", &long)]));
+            assert_eq!(l.hash_without_labels(&["c"]), reference(&[("a", "1"), ("b", &long)]));
+            assert_eq!(l.hash_for_labels(&[]), reference(&[]));
+            assert_ne!(l.hash_for_labels(&["a"]), l.hash_for_labels(&["c"]));
+        }
     }
 
     fn arb_pairs() -> impl Strategy<Value = Vec<(String, String)>> {
