@@ -5,8 +5,10 @@
 #
 #   bash benches/harness/run.sh [--profile smoke|default] [--repeat N] [--watchfire PATH] [--out DIR]
 #
-# smoke (~1.5 min, for CI) checks that every step runs; its figures mean little.
-# default (~10 min plus the release build) is the profile the README's table comes from.
+# Phases: scrape ingest + queries + restart, remote-write ingest + blocks + disk writes, alert
+# intake + notification latency, idle footprint.
+# smoke (under 2 min, for CI) checks that every step runs; its figures mean little.
+# default (~13-15 min plus the release build) is the profile the README's table comes from.
 # Exit status: non-zero only when a step fails to run, never because of a figure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,19 +25,25 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift 2 ;;
     --watchfire) watchfire=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$root/benches/harness/run.sh"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
 
 case "$profile" in
-  smoke)   targets=5;   interval=2;  scrape_secs=24;  warmup=6;  query_reps=3; alerts=2000;  alert_groups=20;  idle_secs=3 ;;
-  default) targets=100; interval=10; scrape_secs=240; warmup=30; query_reps=7; alerts=10000; alert_groups=100; idle_secs=20 ;;
+  smoke)   targets=5;   interval=2;  scrape_secs=24;  warmup=6;  query_reps=3; alerts=2000;  alert_groups=20;  idle_secs=3
+           rw_instances=1;  rw_senders=2; rw_block_wait=3;  notify_groups=8;  notify_gap_ms=100 ;;
+  default) targets=100; interval=10; scrape_secs=240; warmup=30; query_reps=7; alerts=10000; alert_groups=100; idle_secs=20
+           rw_instances=20; rw_senders=4; rw_block_wait=10; notify_groups=30; notify_gap_ms=200 ;;
   *) echo "unknown profile: $profile (smoke|default)" >&2; exit 2 ;;
 esac
 
 # Ports: loopback only, away from the usual 9090/9093/9100 other engineers' tests use.
-wf_port=29090; prom_port=29091; am_port=29093; ne_port=29100; gen_base=29200
+wf_port=29090; prom_port=29091; am_port=29093; hook_port=29095; ne_port=29100; gen_base=29200
+# Remote-write data: 15 s apart, 780 steps (3 h 15 min) from a 2 h boundary in the past; part a
+# is the first 720 steps (the head spans just under 3 h, so neither server cuts a block yet),
+# part b the last 15 min (the head now spans more than 1.5 block ranges: a block is due).
+rw_step=15; rw_steps=780; rw_part_a_steps=720
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target-bench}"
 started_at=$(date +%s)
 log() { printf '[%s +%3ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - started_at ))" "$*" >&2; }
@@ -73,7 +81,7 @@ prometheus=$(command -v prometheus)
 alertmanager=$(command -v prometheus-alertmanager)
 node_exporter=$(command -v prometheus-node-exporter)
 
-for p in $wf_port $prom_port $am_port $ne_port $gen_base $((gen_base + targets - 1)); do
+for p in $wf_port $prom_port $am_port $hook_port $ne_port $gen_base $((gen_base + targets - 1)); do
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
     echo "port 127.0.0.1:$p is in use; stop what listens there first" >&2; exit 1
   fi
@@ -134,6 +142,8 @@ pause() { sleep "$1" & pids+=("$!"); wait "$!"; }
 clk_tck=$(getconf CLK_TCK)
 cpu_s() { sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$clk_tck" '{ print ($12 + $13) / t }'; }
 status_mib() { awk -v f="$2:" '$1 == f { print $2 / 1024 }' "/proc/$1/status"; }
+# io_write PID: bytes the process caused to be written to storage (/proc/<pid>/io write_bytes).
+io_write() { awk '$1 == "write_bytes:" { print $2 }' "/proc/$1/io"; }
 # metric URL NAME: the sum of every sample of NAME on URL/metrics.
 metric() {
   curl -s --max-time 10 "$1/metrics" | awk -v n="$2" '
@@ -165,27 +175,38 @@ log "template: $(grep -vc '^#' "$out/template.prom") samples; $series_per_target
   for i in $(seq 0 $((targets - 1))); do echo "          - 127.0.0.1:$((gen_base + i))"; done
 } > "$tmp/scrape.yml"
 printf 'global:\n  scrape_interval: %ss\nscrape_configs: []\n' "$interval" > "$tmp/empty.yml"
-cat > "$tmp/am.yml" <<'YML'
+# The intake alerts go to a receiver without integrations; the latency probes (harness="latency")
+# to the harness' webhook with a 1 s group_wait.
+cat > "$tmp/am.yml" <<YML
 route:
   receiver: "null"
   group_by: [alertname]
   group_wait: 30s
   group_interval: 5m
   repeat_interval: 4h
+  routes:
+    - matchers: ['harness="latency"']
+      receiver: hook
+      group_wait: 1s
+      group_interval: 1m
 receivers:
   - name: "null"
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:$hook_port/hook
+        send_resolved: false
 YML
 
-# run_server SYS DATA CONFIG: starts Watchfire or Prometheus; sets $last_pid and $url.
+# run_server SYS DATA CONFIG [FLAG...]: starts Watchfire or Prometheus; sets $last_pid and $url.
 run_server() {
-  local sys=$1 data=$2 config=$3
+  local sys=$1 data=$2 config=$3; shift 3
   case $sys in
     wf)   url=http://127.0.0.1:$wf_port
           start watchfire "$watchfire" --config.file="$config" --web.listen-address=127.0.0.1:$wf_port \
-            --storage.tsdb.path="$data" --alertmanager.config.file="$tmp/am.yml" ;;
+            --storage.tsdb.path="$data" --alertmanager.config.file="$tmp/am.yml" "$@" ;;
     prom) url=http://127.0.0.1:$prom_port
           start prometheus "$prometheus" --config.file="$config" --web.listen-address=127.0.0.1:$prom_port \
-            --storage.tsdb.path="$data" ;;
+            --storage.tsdb.path="$data" "$@" ;;
   esac
 }
 
@@ -230,6 +251,7 @@ scrape_phase() {
     exit 1
   fi
   local window=$(( (scrape_secs - warmup) / 3 )) total=0
+  local io0 t_io0; io0=$(io_write "$pid"); t_io0=$(now)
   for w in 1 2 3; do
     local c0 s0 c1 s1
     c0=$(cpu_s "$pid"); s0=$(metric "$url" prometheus_tsdb_head_samples_appended_total)
@@ -241,6 +263,10 @@ scrape_phase() {
     total=$(( total + s1 - s0 ))
   done
   put "$sys.samples_measured" "$total"
+  local io1 t_io1; io1=$(io_write "$pid"); t_io1=$(now)
+  # Bytes written over the three windows, scaled to an hour of scraping at the profile's rate.
+  put "$sys.scrape_write_mib_per_h" "$(calc "($io1 - $io0) / ($t_io1 - $t_io0) * 3600 / 1048576")"
+  put "$sys.scrape_write_bytes_per_sample" "$(calc "($io1 - $io0) / ($total > 0 ? $total : 1)")"
   local series samples rss hwm
   series=$(metric "$url" prometheus_tsdb_head_series)
   samples=$(metric "$url" prometheus_tsdb_head_samples_appended_total)
@@ -275,6 +301,98 @@ scrape_phase() {
   stop "$pid"
 }
 
+# --- remote-write ingest, blocks, disk writes ----------------------------------------------------
+# blocks_ready DATA: true when DATA holds at least one block (a directory with meta.json) and no
+# compaction or checkpoint is still being written (upstream and Watchfire write into *.tmp*
+# directories and rename them when done).
+blocks_ready() {
+  compgen -G "$1/*/meta.json" >/dev/null || return 1
+  ! compgen -G "$1/*.tmp*" >/dev/null && ! compgen -G "$1/wal/*.tmp*" >/dev/null
+}
+# wait_blocks DATA SECS: waits until blocks_ready DATA. Gives up after SECS if no block is being
+# written by then, and after 120 s in any case.
+wait_blocks() {
+  local data=$1 i
+  for i in $(seq 1 1200); do
+    blocks_ready "$data" && return 0
+    if [ "$i" -gt $(( $2 * 10 )) ] && ! compgen -G "$data/*.tmp*" >/dev/null && ! compgen -G "$data/wal/*.tmp*" >/dev/null; then
+      return 1
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+rw_phase() {
+  local sys=$1
+  local data=$tmp/$sys-rw
+  rm -rf "$data"
+  run_server "$sys" "$data" "$tmp/empty.yml" --web.enable-remote-write-receiver
+  local pid=$last_pid
+  wait_ready "$url/-/ready" "$pid" 60
+  local io0; io0=$(io_write "$pid")
+  log "[$sys] remote write, part a: $rw_part_a_steps steps of $rw_series series, $rw_senders senders"
+  "$harness" rw-send --data "$tmp/rw.bin" --url "$url" --pid "$pid" --part a --key "$sys" --results "$results"
+  sleep 2
+  local series appended wal rss
+  series=$(metric "$url" prometheus_tsdb_head_series)
+  appended=$(metric "$url" prometheus_tsdb_head_samples_appended_total)
+  rss=$(status_mib "$pid" VmRSS)
+  wal=$(du -sb "$data/wal" | awk '{print $1}')
+  put "$sys.rw_head_series" "$series"; put "$sys.rw_rss_mib" "$rss"
+  put "$sys.rw_rss_bytes_per_series" "$(calc "$rss * 1048576 / $series")"
+  put "$sys.rw_wal_bytes_per_sample" "$(calc "$wal / ($appended > 0 ? $appended : 1)")"
+  log "[$sys] after part a: $series series, RSS $rss MiB, WAL $wal bytes for $appended samples"
+  "$harness" rw-send --data "$tmp/rw.bin" --url "$url" --pid "$pid" --part b --key "$sys" --results "$results"
+  # The head now spans more than 3 h: Prometheus cuts a 2 h block as soon as a commit sees that,
+  # Watchfire at its next storage maintenance (every minute, and right after start-up).
+  local io_total restarted=0
+  if ! wait_blocks "$data" "$rw_block_wait"; then
+    put "$sys.rw_hwm_mib" "$(status_mib "$pid" VmHWM)"
+    io_total=$(( $(io_write "$pid") - io0 ))
+    log "[$sys] no block after ${rw_block_wait}s; restarting on the same data (Watchfire's maintenance runs at start-up, Prometheus' a minute after)"
+    stop "$pid"
+    run_server "$sys" "$data" "$tmp/empty.yml" --web.enable-remote-write-receiver
+    pid=$last_pid
+    wait_ready "$url/-/ready" "$pid" 120
+    wait_blocks "$data" 90 || log "[$sys] WARNING: still no block 90s after the restart"
+    restarted=1
+    sleep 1
+    put "$sys.rw_hwm_after_restart_mib" "$(status_mib "$pid" VmHWM)"
+    io_total=$(( io_total + $(io_write "$pid") ))
+  else
+    sleep 1
+    put "$sys.rw_hwm_mib" "$(status_mib "$pid" VmHWM)"
+    io_total=$(( $(io_write "$pid") - io0 ))
+  fi
+  put "$sys.rw_block_after_restart" "$restarted"
+  # Everything written for 3 h 15 min of data: WAL, head chunks, the block, any checkpoint.
+  put "$sys.rw_write_bytes" "$io_total"
+  put "$sys.rw_write_mib_per_data_h" "$(calc "$io_total / 1048576 / ($rw_steps * $rw_step / 3600)")"
+  put "$sys.rw_write_bytes_per_sample" "$(calc "$io_total / $rw_samples")"
+  "$harness" rw-verify --data "$tmp/rw.bin" --url "$url" --key "$sys" --results "$results"
+  stop "$pid"
+  local blocks=0 bbytes=0 cbytes=0 ibytes=0 bsamples=0 bseries=0 d
+  for d in "$data"/*/; do
+    [ -f "$d/meta.json" ] || continue
+    blocks=$((blocks + 1))
+    bbytes=$(( bbytes + $(du -sb "$d" | awk '{print $1}') ))
+    cbytes=$(( cbytes + $(du -sb "$d/chunks" | awk '{print $1}') ))
+    ibytes=$(( ibytes + $(stat -c %s "$d/index") ))
+    bsamples=$(( bsamples + $(grep -o '"numSamples": *[0-9]*' "$d/meta.json" | grep -o '[0-9]*$') ))
+    bseries=$(( bseries + $(grep -o '"numSeries": *[0-9]*' "$d/meta.json" | grep -o '[0-9]*$') ))
+  done
+  put "$sys.rw_blocks" "$blocks"
+  if [ "$blocks" -gt 0 ] && [ "$bsamples" -gt 0 ]; then
+    put "$sys.block_bytes_per_sample" "$(calc "$bbytes / $bsamples")"
+    put "$sys.block_chunk_bytes_per_sample" "$(calc "$cbytes / $bsamples")"
+    put "$sys.block_index_bytes_per_series" "$(calc "$ibytes / ($bseries > 0 ? $bseries : 1)")"
+    put "$sys.block_samples" "$bsamples"
+  fi
+  log "[$sys] $blocks block(s): $bbytes bytes (chunks $cbytes, index $ibytes) for $bsamples samples; wrote $io_total bytes in all"
+  rm -rf "$data"
+}
+
 # --- alert intake ----------------------------------------------------------------------------
 alert_phase() {
   local sys=$1
@@ -289,6 +407,9 @@ alert_phase() {
   sleep 2
   log "[$sys] posting $alerts alerts in $alert_groups groups, 3 rounds"
   "$harness" alerts --url "$url" --pid "$pid" --key "$sys" --alerts "$alerts" --groups "$alert_groups" --results "$results"
+  log "[$sys] notification latency: $notify_groups new groups, group_wait 1s, webhook on 127.0.0.1:$hook_port"
+  "$harness" notify-latency --url "$url" --listen 127.0.0.1:$hook_port --groups "$notify_groups" --group-wait-ms 1000 \
+    --gap-ms "$notify_gap_ms" --key "$sys" --results "$results"
   stop "$pid"
   rm -rf "$tmp/wf-alerts" "$tmp/am-data"
 }
@@ -332,6 +453,14 @@ for run in $(seq 1 "$repeat"); do
   scrape_phase prom "$run"
   "$harness" compare "$out/queries-wf-$run.json" "$out/queries-prom-$run.json" --results "$results" > "$out/compare-$run.md"
 done
+log "remote write: generating $rw_instances instances x $series_per_target series x $rw_steps steps"
+"$harness" rw-gen --template "$out/template.prom" --instances "$rw_instances" --steps $rw_steps --part-a-steps $rw_part_a_steps \
+  --step $rw_step --shards "$rw_senders" --out "$tmp/rw.bin"
+rw_series=$(awk -F': *' '/"series_per_step"/ { gsub(/,/, "", $2); print $2 }' "$tmp/rw.bin.json")
+rw_samples=$(awk -F': *' '/"samples"/ { gsub(/,/, "", $2); print $2 }' "$tmp/rw.bin.json")
+put meta.rw_series "$rw_series"; put meta.rw_samples "$rw_samples"
+rw_phase wf
+rw_phase prom
 alert_phase wf
 alert_phase am
 log "idle footprint"

@@ -68,7 +68,7 @@ fn alert(i: usize, groups: usize, now: &str, ends: &str) -> Value {
             "alertname": format!("HarnessAlert{:03}", i % groups),
             "instance": format!("host-{:05}.example:9100", i),
             "job": "node",
-            "severity": if i % 3 == 0 { "critical" } else { "warning" },
+            "severity": if i.is_multiple_of(3) { "critical" } else { "warning" },
         },
         "annotations": {
             "summary": format!("Synthetic alert {i} from the comparison harness"),
@@ -80,7 +80,7 @@ fn alert(i: usize, groups: usize, now: &str, ends: &str) -> Value {
     })
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub fn rfc3339(t: SystemTime) -> String {
     let s = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let (days, secs) = (s.div_euclid(86_400), s.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).

@@ -139,7 +139,7 @@ impl Histogram {
 
 /// The parsed template shared by all targets.
 #[derive(Debug)]
-struct Template {
+pub(crate) struct Template {
     /// Text of the page, split into (comment lines before a sample, sample line) entries.
     entries: Vec<(String, Line)>,
     types: HashMap<String, String>,
@@ -154,7 +154,7 @@ fn parse_value(s: &str) -> Option<f64> {
     }
 }
 
-fn parse_template(text: &str) -> Result<Template> {
+pub(crate) fn parse_template(text: &str) -> Result<Template> {
     let mut entries = Vec::new();
     let mut types = HashMap::new();
     let mut comments = String::new();
@@ -165,10 +165,10 @@ fn parse_template(text: &str) -> Result<Template> {
         }
         if let Some(rest) = line.strip_prefix('#') {
             let mut it = rest.split_whitespace();
-            if it.next() == Some("TYPE") {
-                if let (Some(n), Some(t)) = (it.next(), it.next()) {
-                    types.insert(n.to_string(), t.to_string());
-                }
+            if it.next() == Some("TYPE")
+                && let (Some(n), Some(t)) = (it.next(), it.next())
+            {
+                types.insert(n.to_string(), t.to_string());
             }
             comments.push_str(line);
             comments.push('\n');
@@ -209,10 +209,10 @@ fn family<'a>(types: &'a HashMap<String, String>, name: &'a str) -> (&'a str, &'
         return (name, t.as_str());
     }
     for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            if let Some(t) = types.get(base) {
-                return (base, t.as_str());
-            }
+        if let Some(base) = name.strip_suffix(suffix)
+            && let Some(t) = types.get(base)
+        {
+            return (base, t.as_str());
         }
     }
     (name, "untyped")
@@ -232,7 +232,7 @@ fn without_le(labels: &str) -> (String, Option<f64>) {
 }
 
 /// Splits `a="x",b="y,z"` at the commas outside quotes.
-fn split_labels(labels: &str) -> Vec<&str> {
+pub(crate) fn split_labels(labels: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut start, mut quoted, mut escaped) = (0, false, false);
     for (i, c) in labels.char_indices() {
@@ -257,7 +257,7 @@ fn split_labels(labels: &str) -> Vec<&str> {
 
 /// One target's evolving copy of the template.
 #[derive(Debug)]
-struct Target {
+pub(crate) struct Target {
     rng: Rng,
     lines: Vec<Line>,
     models: Vec<Model>,
@@ -288,6 +288,12 @@ const SYNTH_HANDLERS: [&str; 4] = ["/api/v1/query", "/api/v1/query_range", "/met
 
 impl Target {
     fn new(t: &Template, index: u16, args: &Args) -> Self {
+        Target::with(t, index, args.interval, args.churn_slots, args.churn_probability)
+    }
+
+    /// Target `index` (its seed) stepping every `interval` seconds; the remote-write generator
+    /// uses this without a server.
+    pub(crate) fn with(t: &Template, index: u16, interval: f64, churn_slots: usize, churn_probability: f64) -> Self {
         let mut rng = Rng::new(0x5EED_0000 + index as u64);
         let mut lines = Vec::with_capacity(t.entries.len());
         let mut models = Vec::with_capacity(t.entries.len());
@@ -360,14 +366,14 @@ impl Target {
             models,
             hists,
             synth,
-            churn: vec![0; args.churn_slots],
-            churn_probability: args.churn_probability,
+            churn: vec![0; churn_slots],
+            churn_probability,
             step: 0,
-            interval: args.interval,
+            interval,
         }
     }
 
-    fn advance(&mut self) {
+    pub(crate) fn advance(&mut self) {
         let iv = self.interval;
         for h in &mut self.hists {
             h.step(iv, &mut self.rng);
@@ -470,7 +476,43 @@ impl Target {
         }
     }
 
-    fn series(&self) -> usize {
+    /// Every series of the page at the current step, in page order (the same series and values
+    /// `render` writes): `f(position, name, label text between the braces, value)`. The label
+    /// text of a position only changes for the churning family.
+    pub(crate) fn for_each_series(&self, t: &Template, mut f: impl FnMut(usize, &str, &str, f64)) {
+        let mut pos = 0;
+        for (i, (_, line)) in t.entries.iter().enumerate() {
+            f(pos, &line.name, &line.labels, self.value(i));
+            pos += 1;
+        }
+        let mut labels = String::new();
+        for (handler, h) in &self.synth {
+            for (b, c) in h.bounds.iter().zip(&h.counts) {
+                let le = if b.is_infinite() {
+                    "+Inf".to_string()
+                } else {
+                    format!("{b}")
+                };
+                labels.clear();
+                let _ = write!(labels, "handler=\"{handler}\",le=\"{le}\"");
+                f(pos, "harness_http_request_duration_seconds_bucket", &labels, *c);
+                pos += 1;
+            }
+            labels.clear();
+            let _ = write!(labels, "handler=\"{handler}\"");
+            f(pos, "harness_http_request_duration_seconds_sum", &labels, h.sum);
+            f(pos + 1, "harness_http_request_duration_seconds_count", &labels, h.count);
+            pos += 2;
+        }
+        for (slot, generation) in self.churn.iter().enumerate() {
+            labels.clear();
+            let _ = write!(labels, "slot=\"{slot}\",generation=\"{generation}\"");
+            f(pos, "harness_churn_info", &labels, 1.0);
+            pos += 1;
+        }
+    }
+
+    pub(crate) fn series(&self) -> usize {
         self.lines.len() + self.synth.len() * (SYNTH_BOUNDS.len() + 2) + self.churn.len()
     }
 }

@@ -5,13 +5,18 @@
 //! * `query`   — a fixed, realistic PromQL set against one server: latencies and results (JSON);
 //! * `compare` — every difference between two `query` outputs, within a relative tolerance;
 //! * `alerts`  — POST /api/v2/alerts intake rate, CPU per thousand alerts and memory;
+//! * `notify-latency` — time from an alert push to its webhook notification, minus group_wait;
+//! * `rw-gen`, `rw-send`, `rw-verify` — remote-write 1.0 ingest: the requests, the senders, and
+//!   the check through the query API that every sample arrived;
 //! * `report`  — the markdown table of figures and ratios from the `key value` results file.
 //!
 //! It is not part of the product: its own Cargo workspace, never a dependency of a Watchfire crate.
 
 mod alerts;
 mod generator;
+mod notify_latency;
 mod query;
+mod remote_write;
 mod report;
 mod rng;
 
@@ -35,6 +40,14 @@ enum Command {
     Compare(query::CompareArgs),
     /// Post alerts to /api/v2/alerts and measure intake.
     Alerts(alerts::Args),
+    /// Push alerts and time their webhook notifications (minus group_wait).
+    NotifyLatency(notify_latency::Args),
+    /// Write remote-write 1.0 requests (snappy WriteRequests) for `rw-send` to a file.
+    RwGen(remote_write::GenArgs),
+    /// Send one part of an `rw-gen` file to /api/v1/write with concurrent senders.
+    RwSend(remote_write::SendArgs),
+    /// Count the samples of an `rw-gen` file a server holds, through its query API.
+    RwVerify(remote_write::VerifyArgs),
     /// Print the markdown table from a results file.
     Report(report::Args),
 }
@@ -46,6 +59,10 @@ fn main() -> Result<()> {
         Command::Query(a) => query::run(a),
         Command::Compare(a) => query::compare(a),
         Command::Alerts(a) => alerts::run(a),
+        Command::NotifyLatency(a) => notify_latency::run(a),
+        Command::RwGen(a) => remote_write::gen_run(a),
+        Command::RwSend(a) => remote_write::send_run(a),
+        Command::RwVerify(a) => remote_write::verify_run(a),
         Command::Report(a) => report::run(a),
     }
 }

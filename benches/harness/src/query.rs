@@ -249,7 +249,7 @@ fn flatten(q: &Value) -> (String, BTreeMap<String, f64>) {
     let num = |v: &Value| -> f64 {
         v.get(1)
             .and_then(Value::as_str)
-            .and_then(|s| super_parse(s))
+            .and_then(super_parse)
             .unwrap_or(f64::NAN)
     };
     match data["resultType"].as_str() {

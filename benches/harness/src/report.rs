@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 /// (what, Watchfire key, peer key, peer name, unit, decimals). Lower is better everywhere
-/// except where the unit says "/s".
+/// except where the unit says "/s" (and the samples found, which must equal the samples sent).
 const ROWS: &[(&str, &str, &str, &str, &str, usize)] = &[
     (
         "Scrape ingest CPU per million samples",
@@ -105,6 +105,102 @@ const ROWS: &[(&str, &str, &str, &str, &str, usize)] = &[
         2,
     ),
     (
+        "Remote-write ingest rate (part a: 3 h of data)",
+        "wf.rw_a_samples_per_s",
+        "prom.rw_a_samples_per_s",
+        "Prometheus",
+        "samples/s",
+        0,
+    ),
+    (
+        "Remote-write CPU per million samples (part a)",
+        "wf.rw_a_cpu_s_per_msample",
+        "prom.rw_a_cpu_s_per_msample",
+        "Prometheus",
+        "CPU s",
+        2,
+    ),
+    (
+        "Remote-write RSS, steady (head holding 3 h, 2 s after part a)",
+        "wf.rw_rss_mib",
+        "prom.rw_rss_mib",
+        "Prometheus",
+        "MiB",
+        1,
+    ),
+    (
+        "Remote-write RSS, peak (VmHWM of the ingesting process)",
+        "wf.rw_hwm_mib",
+        "prom.rw_hwm_mib",
+        "Prometheus",
+        "MiB",
+        1,
+    ),
+    (
+        "Remote-write RSS per active series",
+        "wf.rw_rss_bytes_per_series",
+        "prom.rw_rss_bytes_per_series",
+        "Prometheus",
+        "bytes",
+        0,
+    ),
+    (
+        "Remote-write samples found through the query API (sent: see below)",
+        "wf.rw_samples_found",
+        "prom.rw_samples_found",
+        "Prometheus",
+        "samples",
+        0,
+    ),
+    (
+        "Remote-write WAL bytes per sample (after part a, before any block)",
+        "wf.rw_wal_bytes_per_sample",
+        "prom.rw_wal_bytes_per_sample",
+        "Prometheus",
+        "bytes",
+        2,
+    ),
+    (
+        "Block bytes per sample (2 h block cut from the head)",
+        "wf.block_bytes_per_sample",
+        "prom.block_bytes_per_sample",
+        "Prometheus",
+        "bytes",
+        3,
+    ),
+    (
+        "Block chunk bytes per sample",
+        "wf.block_chunk_bytes_per_sample",
+        "prom.block_chunk_bytes_per_sample",
+        "Prometheus",
+        "bytes",
+        3,
+    ),
+    (
+        "Block index bytes per series",
+        "wf.block_index_bytes_per_series",
+        "prom.block_index_bytes_per_series",
+        "Prometheus",
+        "bytes",
+        0,
+    ),
+    (
+        "Disk writes per hour of remote-written data (WAL, head chunks, block, checkpoint)",
+        "wf.rw_write_mib_per_data_h",
+        "prom.rw_write_mib_per_data_h",
+        "Prometheus",
+        "MiB",
+        1,
+    ),
+    (
+        "Disk writes per hour of steady scraping at the profile's rate",
+        "wf.scrape_write_mib_per_h",
+        "prom.scrape_write_mib_per_h",
+        "Prometheus",
+        "MiB",
+        1,
+    ),
+    (
         "Alert intake (POST /api/v2/alerts)",
         "wf.alerts_per_s",
         "am.alerts_per_s",
@@ -126,6 +222,22 @@ const ROWS: &[(&str, &str, &str, &str, &str, usize)] = &[
         "am.alerts_rss_mib",
         "Alertmanager",
         "MiB",
+        1,
+    ),
+    (
+        "Notification latency after group_wait (1 s), median",
+        "wf.notify_latency_median_ms",
+        "am.notify_latency_median_ms",
+        "Alertmanager",
+        "ms",
+        1,
+    ),
+    (
+        "Notification latency after group_wait (1 s), p90",
+        "wf.notify_latency_p90_ms",
+        "am.notify_latency_p90_ms",
+        "Alertmanager",
+        "ms",
         1,
     ),
     (
@@ -151,10 +263,10 @@ pub fn run(args: Args) -> Result<()> {
     let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for line in text.lines() {
         let mut it = line.split_whitespace();
-        if let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if let Ok(v) = v.parse::<f64>() {
-                values.entry(k).or_default().push(v);
-            }
+        if let (Some(k), Some(v)) = (it.next(), it.next())
+            && let Ok(v) = v.parse::<f64>()
+        {
+            values.entry(k).or_default().push(v);
         }
     }
     let get = |k: &str| -> (Option<f64>, usize) {
@@ -183,6 +295,32 @@ pub fn run(args: Args) -> Result<()> {
             fmt(p),
             nw.max(np)
         );
+    }
+    // A server that lost remote-written samples must not win the ingest rows: say so loudly.
+    let (sent, _) = get("meta.rw_samples");
+    if let Some(sent) = sent {
+        let found = |k: &str| get(k).0.map_or("n/a".to_string(), |v| format!("{v:.0}"));
+        let verdict = |k: &str| match get(k).0 {
+            Some(v) if v == sent => "all",
+            Some(_) => "**NOT ALL — its remote-write figures do not count**",
+            None => "n/a",
+        };
+        println!(
+            "\nRemote write: {} series, {sent:.0} samples sent to each; found through the query API: Watchfire {} ({}), Prometheus {} ({}).",
+            get("meta.rw_series").0.map_or("?".to_string(), |v| format!("{v:.0}")),
+            found("wf.rw_samples_found"),
+            verdict("wf.rw_samples_found"),
+            found("prom.rw_samples_found"),
+            verdict("prom.rw_samples_found")
+        );
+        for (k, name) in [("wf", "Watchfire"), ("prom", "Prometheus")] {
+            if get(&format!("{k}.rw_block_after_restart")).0 == Some(1.0) {
+                let hwm = get(&format!("{k}.rw_hwm_after_restart_mib")).0.unwrap_or(f64::NAN);
+                println!(
+                    "{name} had not cut its block when the data was in; it was restarted on the same data and cut it at start-up (peak RSS of that process, WAL replay and block write: {hwm:.1} MiB; not in the peak row)."
+                );
+            }
+        }
     }
     let (same, _) = get("cmp.queries_identical");
     let (diff, _) = get("cmp.queries_differing");
