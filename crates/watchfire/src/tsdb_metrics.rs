@@ -16,6 +16,8 @@ pub struct TsdbCollector {
     min_time: Gauge,
     max_time: Gauge,
     appended: IntCounterVec,
+    ooo_appended: IntCounterVec,
+    replay_duration: Gauge,
     created: IntCounter,
     out_of_order: IntCounterVec,
     out_of_bounds: IntCounterVec,
@@ -38,6 +40,17 @@ impl TsdbCollector {
                 "Total number of appended samples.",
             ),
             &["type"],
+        )?;
+        let ooo_appended = IntCounterVec::new(
+            Opts::new(
+                "prometheus_tsdb_head_out_of_order_samples_appended_total",
+                "Total number of appended out of order samples.",
+            ),
+            &["type"],
+        )?;
+        let replay_duration = Gauge::new(
+            "prometheus_tsdb_data_replay_duration_seconds",
+            "Time taken to replay the data on disk.",
         )?;
         let created = IntCounter::new(
             "prometheus_tsdb_head_series_created_total",
@@ -71,6 +84,8 @@ impl TsdbCollector {
             &min_time,
             &max_time,
             &appended,
+            &ooo_appended,
+            &replay_duration,
             &created,
             &out_of_order,
             &out_of_bounds,
@@ -85,6 +100,8 @@ impl TsdbCollector {
             min_time,
             max_time,
             appended,
+            ooo_appended,
+            replay_duration,
             created,
             out_of_order,
             out_of_bounds,
@@ -115,6 +132,12 @@ impl Collector for TsdbCollector {
         self.min_time.set(head.min_time() as f64);
         self.max_time.set(head.max_time() as f64);
         set_counter(&self.appended.with_label_values(&["float"]), load(&m.samples_appended));
+        set_counter(
+            &self.ooo_appended.with_label_values(&["float"]),
+            load(&m.ooo_samples_appended),
+        );
+        self.replay_duration
+            .set(self.db.open_report().replay_duration.as_secs_f64());
         set_counter(&self.created, load(&m.series_created));
         set_counter(
             &self.out_of_order.with_label_values(&["float"]),
@@ -132,6 +155,8 @@ impl Collector for TsdbCollector {
             &self.min_time,
             &self.max_time,
             &self.appended,
+            &self.ooo_appended,
+            &self.replay_duration,
             &self.created,
             &self.out_of_order,
             &self.out_of_bounds,

@@ -16,8 +16,8 @@ use crate::Error;
 use crate::blockindex::{ChunkMeta, IndexReader, IndexWriter};
 use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, XorChunk, XorIterator};
 use crate::chunks::{ChunkReader, ChunkWriter};
-use crate::head::{ChunkBytes, Head};
-use crate::querier::{ChunkSeries, LazyChunk};
+use crate::head::{ChunkBytes, Head, HeadPart};
+use crate::querier::{ChunkSeries, LazyChunk, RANK_BLOCK, RANK_HEAD, RANK_HEAD_OOO, RANK_OOO_BLOCK, Rank};
 use crate::tombstones::{self, Interval, Tombstones, is_deleted};
 use crate::ulid::Ulid;
 
@@ -71,6 +71,21 @@ pub struct BlockMetaCompaction {
     /// The blocks this one was made from (empty for level 1).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<BlockDesc>,
+    /// Upstream's hints; [`FROM_OUT_OF_ORDER`] marks a block holding only out-of-order
+    /// samples of a range the head no longer held.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<String>,
+}
+
+/// The hint of blocks written from out-of-order samples (upstream
+/// `CompactionHintFromOutOfOrder`).
+pub const FROM_OUT_OF_ORDER: &str = "from-out-of-order";
+
+impl BlockMetaCompaction {
+    /// Whether the block holds only out-of-order samples.
+    pub fn from_out_of_order(&self) -> bool {
+        self.hints.iter().any(|h| h == FROM_OUT_OF_ORDER)
+    }
 }
 
 /// A parent block as `meta.json` names it.
@@ -167,6 +182,15 @@ impl Block {
     /// The block's `meta.json`.
     pub fn meta(&self) -> BlockMeta {
         self.meta.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether the block holds only out-of-order samples (hint `from-out-of-order`).
+    pub fn from_out_of_order(&self) -> bool {
+        self.meta
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .compaction
+            .from_out_of_order()
     }
 
     /// The block's id.
@@ -337,7 +361,7 @@ impl Block {
 /// Where [`write_block`] takes series from.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Source<'a> {
-    Head(&'a Arc<Head>),
+    Head(&'a Arc<Head>, HeadPart),
     Block(&'a Arc<Block>),
 }
 
@@ -350,6 +374,8 @@ struct InChunk {
     max_t: i64,
     bytes: ChunkBytes,
     source: usize,
+    /// Of samples at one timestamp, the one of the lowest rank is kept, as queries merge them.
+    rank: Rank,
 }
 
 fn num_samples(b: &[u8]) -> u64 {
@@ -377,8 +403,8 @@ pub(crate) fn write_block(
     let mut scratch = Vec::new();
     for (si, src) in sources.iter().enumerate() {
         match src {
-            Source::Head(h) => {
-                for (r, labels) in h.series_in_range(mint, last) {
+            Source::Head(h, part) => {
+                for (r, labels) in h.series_in_range(mint, last, *part) {
                     all.push((labels, (si, r)));
                 }
             }
@@ -414,7 +440,7 @@ pub(crate) fn write_block(
             .iter()
             .map(|s| match s {
                 Source::Block(b) => Some(b.tombstones()),
-                Source::Head(_) => None,
+                Source::Head(..) => None,
             })
             .collect();
         let mut metas: Vec<ChunkMeta> = Vec::new();
@@ -429,13 +455,14 @@ pub(crate) fn write_block(
             let mut deleted: Vec<Vec<Interval>> = vec![Vec::new(); sources.len()];
             for (_, (si, key)) in &all[i..j] {
                 match sources[*si] {
-                    Source::Head(h) => {
-                        for (min_t, max_t, bytes) in h.chunks_in_range(*key, mint, last)? {
+                    Source::Head(h, part) => {
+                        for (min_t, max_t, bytes, ooo) in h.chunks_in_range(*key, mint, last, part)? {
                             chunks.push(InChunk {
                                 min_t,
                                 max_t,
                                 bytes,
                                 source: *si,
+                                rank: (if ooo { RANK_HEAD_OOO } else { RANK_HEAD }, *si),
                             });
                         }
                         deleted[*si] = h.tombstones_of(*key);
@@ -448,6 +475,14 @@ pub(crate) fn write_block(
                                 max_t: c.max_t,
                                 bytes: b.chunk(c.r)?,
                                 source: *si,
+                                rank: (
+                                    if b.from_out_of_order() {
+                                        RANK_OOO_BLOCK
+                                    } else {
+                                        RANK_BLOCK
+                                    },
+                                    *si,
+                                ),
                             });
                         }
                         if let Some(s) = &stones[*si] {
@@ -482,22 +517,24 @@ pub(crate) fn write_block(
                     stats.num_samples += n;
                 }
             } else {
-                let mut samples: Vec<(i64, f64)> = Vec::new();
+                let mut ranked: Vec<(i64, Rank, f64)> = Vec::new();
                 for c in &chunks {
                     let mut it = XorIterator::new(c.bytes.as_ref()).map_err(|e| chunk_err(labels, e))?;
                     while it.next() {
                         let (t, v) = it.at();
                         if t >= mint && t <= last && !is_deleted(&deleted[c.source], t) {
-                            samples.push((t, v));
+                            ranked.push((t, c.rank, v));
                         }
                     }
                     if let Some(e) = it.err() {
                         return Err(chunk_err(labels, e.clone()));
                     }
                 }
-                // Stable: of duplicate timestamps the sample of the earlier source stays.
-                samples.sort_by_key(|s| s.0);
-                samples.dedup_by_key(|s| s.0);
+                // Of duplicate timestamps the sample of the lowest rank stays, as the query
+                // merge keeps it.
+                ranked.sort_by_key(|s| (s.0, s.1));
+                ranked.dedup_by_key(|s| s.0);
+                let samples: Vec<(i64, f64)> = ranked.into_iter().map(|(t, _, v)| (t, v)).collect();
                 stats.num_samples += samples.len() as u64;
                 let mut c = XorChunk::new();
                 let mut first_t = 0;

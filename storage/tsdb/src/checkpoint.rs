@@ -84,13 +84,17 @@ pub struct CheckpointStats {
 }
 
 /// Writes the checkpoint of the previous checkpoint (if any) and every segment up to and
-/// including `to`, keeping what `keep(series_ref)` and `mint` allow; then deletes those
-/// segments and older checkpoints.
+/// including `to`, keeping what `keep(series_ref)` allows: samples (in-order and
+/// out-of-order) at or after `mint`, tombstones reaching `stones_mint` or later, the latest
+/// metadata; then deletes those segments and older checkpoints. With `compress`, its records
+/// are Snappy-compressed as the WAL's are.
 pub(crate) fn checkpoint(
     wal_dir: &Path,
     to: u32,
     keep: impl Fn(u64) -> bool,
     mint: i64,
+    stones_mint: i64,
+    compress: bool,
 ) -> Result<CheckpointStats, Error> {
     let mut stats = CheckpointStats {
         last_segment: to,
@@ -106,6 +110,7 @@ pub(crate) fn checkpoint(
         WalOptions {
             segment_size: wal::DEFAULT_SEGMENT_SIZE,
             sync: SyncPolicy::SegmentBoundary,
+            compress,
         },
     )?;
     let mut series: Vec<RefSeries> = Vec::new();
@@ -115,7 +120,12 @@ pub(crate) fn checkpoint(
     let mut meta: HashMap<u64, RefMetadata> = HashMap::new();
     let mut buf = Vec::new();
     let mut failed: Option<Error> = None;
-    let mut flush = |out: &mut Wal, series: &mut Vec<RefSeries>, samples: &mut Vec<RefSample>, force: bool| {
+    let mut ooo: Vec<RefSample> = Vec::new();
+    let mut flush = |out: &mut Wal,
+                     series: &mut Vec<RefSeries>,
+                     samples: &mut Vec<RefSample>,
+                     ooo: &mut Vec<RefSample>,
+                     force: bool| {
         if series.len() >= BATCH || (force && !series.is_empty()) {
             buf.clear();
             record::encode_series(series.iter().map(|s| (s.r, &s.labels)), &mut buf);
@@ -124,8 +134,14 @@ pub(crate) fn checkpoint(
         }
         if samples.len() >= BATCH || (force && !samples.is_empty()) {
             buf.clear();
-            record::encode_samples(samples, &mut buf);
+            record::encode_compact_samples(samples, &mut buf);
             samples.clear();
+            out.log(&[&buf])?;
+        }
+        if ooo.len() >= BATCH || (force && !ooo.is_empty()) {
+            buf.clear();
+            record::encode_ooo_samples(ooo, &mut buf);
+            ooo.clear();
             out.log(&[&buf])?;
         }
         Ok::<(), Error>(())
@@ -154,9 +170,21 @@ pub(crate) fn checkpoint(
                     }
                 }
             }
+            Record::OooSamples(list) => {
+                // Out-of-order samples older than `mint` were written to blocks by the
+                // compaction this checkpoint follows; see FORMAT.md, "Out-of-order samples".
+                for s in list {
+                    if s.t >= mint && keep(s.r) {
+                        stats.samples += 1;
+                        ooo.push(s);
+                    } else {
+                        stats.dropped_samples += 1;
+                    }
+                }
+            }
             Record::Tombstones(list) => {
                 for s in list {
-                    if s.maxt >= mint && keep(s.r) {
+                    if s.maxt >= stones_mint && keep(s.r) {
                         stats.tombstones += 1;
                         stones.push(s);
                     }
@@ -172,8 +200,8 @@ pub(crate) fn checkpoint(
             Record::Unknown(_) => {}
         }
         // Series go out before the samples that refer to them.
-        let force = samples.len() >= BATCH;
-        if let Err(e) = flush(out, &mut series, &mut samples, force) {
+        let force = samples.len() >= BATCH || ooo.len() >= BATCH;
+        if let Err(e) = flush(out, &mut series, &mut samples, &mut ooo, force) {
             failed = Some(e);
         }
     };
@@ -192,7 +220,7 @@ pub(crate) fn checkpoint(
     if let Some(e) = failed {
         return Err(e);
     }
-    flush(&mut out, &mut series, &mut samples, true)?;
+    flush(&mut out, &mut series, &mut samples, &mut ooo, true)?;
     if !stones.is_empty() {
         let mut b = Vec::new();
         record::encode_tombstones(&stones, &mut b);

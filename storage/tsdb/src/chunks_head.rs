@@ -365,13 +365,24 @@ impl ChunkDiskMapper {
     /// Flushes, fsyncs and trims the active file to its used length.
     pub fn close(&self) -> Result<(), Error> {
         let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = guard.as_mut() {
-            self.flush(w)?;
-            w.file
-                .sync_data()
-                .map_err(|e| Error::io("fsync head chunk file", &w.path, e))?;
+        if let Some(mut w) = guard.take() {
+            self.retire(&mut w)?;
         }
         Ok(())
+    }
+
+    /// Finishes the active file: writes what is buffered, trims the unused (sparse) tail it
+    /// was sized with, and fsyncs. The next chunk starts a new file. Trimming spares the next
+    /// open from reading through up to 128 MiB of zeros to find where the chunks end; readers
+    /// of the mapping only look below the used length, which stays backed.
+    fn retire(&self, w: &mut Writer) -> Result<(), Error> {
+        self.flush(w)?;
+        w.file
+            .set_len(w.offset)
+            .map_err(|e| Error::io("trim head chunk file", &w.path, e))?;
+        w.file
+            .sync_data()
+            .map_err(|e| Error::io("fsync head chunk file", &w.path, e))
     }
 
     /// Bytes of the files in use (the active file's unused, sparse tail is not counted).
@@ -391,13 +402,9 @@ impl ChunkDiskMapper {
     pub fn truncate(&self, mint: i64) -> Result<usize, Error> {
         {
             let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(w) = guard.as_mut() {
-                self.flush(w)?;
-                w.file
-                    .sync_data()
-                    .map_err(|e| Error::io("fsync head chunk file", &w.path, e))?;
+            if let Some(mut w) = guard.take() {
+                self.retire(&mut w)?;
             }
-            *guard = None;
         }
         let victims: Vec<u32> = self
             .files

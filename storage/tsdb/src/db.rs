@@ -11,17 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use watchfire_model::{Matcher, Timestamp};
-use watchfire_storage::{
-    self as storage, Appendable, Appender, Metadata, MetricType, Querier, Queryable, Storage, TsdbStatus,
-};
+use watchfire_storage::{self as storage, Appendable, Appender, Querier, Queryable, Storage, TsdbStatus};
 
 use crate::Error;
 use crate::block::{self, Block, BlockMetaCompaction, Source, write_block};
 use crate::checkpoint::{self, CheckpointStats};
 use crate::chunks_head::{ChunkDiskMapper, DEFAULT_MAX_FILE_SIZE};
-use crate::head::{ChunkMeta, Head, HeadOptions};
+use crate::head::{ChunkMeta, Head, HeadOptions, HeadPart};
 use crate::querier::{BlockList, DbQuerier};
-use crate::record::{self, Record};
+use crate::replay::{self, ReplayMode};
 use crate::ulid::Ulid;
 use crate::wal::{self, SyncPolicy, Wal, WalOptions};
 
@@ -38,6 +36,15 @@ pub struct Options {
     pub wal_segment_size: usize,
     /// When the WAL fsyncs; see FORMAT.md.
     pub wal_sync: SyncPolicy,
+    /// Snappy-compress WAL records and checkpoints (upstream `--storage.tsdb.wal-compression`,
+    /// default on). A WAL written either way is read either way, so this may change between
+    /// runs.
+    pub wal_compression: bool,
+    /// Threads replaying the WAL on open: 1 replays on the opening thread; n ≥ 2 decodes on one
+    /// thread and appends samples on n − 1 others, sharded by series, while the opening thread
+    /// applies series records and dispatches (the head ends up the same either way); 0, the
+    /// default, picks from the number of CPUs (serial on one).
+    pub wal_replay_threads: usize,
     /// Maximum size of one head chunk file (128 MiB).
     pub head_chunk_file_size: u64,
     /// Range of the blocks cut from the head, in milliseconds (upstream
@@ -66,6 +73,8 @@ impl Default for Options {
             head: HeadOptions::default(),
             wal_segment_size: wal::DEFAULT_SEGMENT_SIZE,
             wal_sync: SyncPolicy::SegmentBoundary,
+            wal_compression: true,
+            wal_replay_threads: 0,
             head_chunk_file_size: DEFAULT_MAX_FILE_SIZE,
             block_range: 2 * HOUR,
             max_block_duration: None,
@@ -132,6 +141,9 @@ pub struct OpenReport {
     pub undecodable_records: u64,
     /// The checkpoint replay started from.
     pub checkpoint: Option<u32>,
+    /// Time spent loading the head chunk files and replaying the WAL (upstream
+    /// `prometheus_tsdb_data_replay_duration_seconds`).
+    pub replay_duration: std::time::Duration,
     /// Blocks opened.
     pub blocks: usize,
     /// Blocks moved aside because they failed verification.
@@ -146,6 +158,9 @@ pub struct OpenReport {
 pub struct MaintainReport {
     /// Level-1 blocks written from the head.
     pub head_blocks: Vec<Ulid>,
+    /// Blocks written from out-of-order samples of ranges older than the head's (hint
+    /// `from-out-of-order`; block compaction merges them with the blocks they overlap).
+    pub ooo_blocks: Vec<Ulid>,
     /// Blocks written by block compaction.
     pub compacted_blocks: Vec<Ulid>,
     /// Blocks deleted by time retention.
@@ -236,6 +251,7 @@ impl Db {
         let mut head_opts = opts.head;
         head_opts.chunk_range = opts.block_range.max(1);
 
+        let replay_start = std::time::Instant::now();
         let (mapper, loaded, damage) = ChunkDiskMapper::open(&dir.join("chunks_head"), opts.head_chunk_file_size)?;
         report.mmapped_chunks = loaded.len() as u64;
         let mut by_series: HashMap<u64, Vec<ChunkMeta>> = HashMap::new();
@@ -247,7 +263,14 @@ impl Db {
             });
         }
         let head = Arc::new(Head::new(head_opts, None, Some(mapper)));
-        if let Some(end) = blocks.iter().map(|b| b.max_time()).max() {
+        // Blocks of out-of-order samples do not move the in-order floor (upstream ignores them
+        // for the head's minimum valid time too).
+        if let Some(end) = blocks
+            .iter()
+            .filter(|b| !b.meta().compaction.from_out_of_order())
+            .map(|b| b.max_time())
+            .max()
+        {
             head.set_min_valid(end);
         }
         if let Some(d) = damage {
@@ -257,7 +280,14 @@ impl Db {
 
         let wal_dir = dir.join("wal");
         fs::create_dir_all(&wal_dir).map_err(|e| Error::io("create directory", &wal_dir, e))?;
-        replay(&head, &wal_dir, by_series, &mut report)?;
+        replay::replay(
+            &head,
+            &wal_dir,
+            by_series,
+            &mut report,
+            ReplayMode::from_threads(opts.wal_replay_threads),
+        )?;
+        report.replay_duration = replay_start.elapsed();
         if report.wal_corruption.is_some() {
             head.metrics().wal_corruptions.fetch_add(1, Ordering::Relaxed);
         }
@@ -266,6 +296,7 @@ impl Db {
             WalOptions {
                 segment_size: opts.wal_segment_size,
                 sync: opts.wal_sync,
+                compress: opts.wal_compression,
             },
             report.checkpoint,
         )?;
@@ -332,7 +363,7 @@ impl Db {
         let mut guard = self.blocks.write().unwrap_or_else(|e| e.into_inner());
         let mut list = guard.to_vec();
         f(&mut list);
-        list.sort_by_key(|b| (b.min_time(), b.max_time()));
+        list.sort_by_key(|b| (b.min_time(), b.max_time(), b.ulid()));
         *guard = Arc::new(list);
     }
 
@@ -371,13 +402,36 @@ impl Db {
                 return Ok(());
             }
             let maxt = range_end(min, range);
-            // From here on no append can land in the range being written.
+            // From here on no in-order append can land in the range being written.
             self.head.set_min_valid(maxt);
+            // Out-of-order appends still can: what the head holds of them now is sealed for
+            // this compaction, and the WAL cut at the same moment, so that the checkpoint
+            // covers exactly the sealed ones (FORMAT.md, "Out-of-order samples").
+            let (sealed, cut) = {
+                let mut state = self.head.commit.lock().unwrap_or_else(|e| e.into_inner());
+                let sealed = self.head.seal_ooo_locked();
+                match state.wal.as_mut().map(|w| w.cut_segment()) {
+                    Some(Ok(seq)) => (sealed, Some(seq)),
+                    Some(Err(e)) => {
+                        state.broken = Some(e.to_string());
+                        return Err(e);
+                    }
+                    None => (sealed, None),
+                }
+            };
+            // The block reaches down to the aligned start of its range when sealed
+            // out-of-order samples lie there.
+            let range_start = maxt - range;
+            let mint = sealed
+                .iter()
+                .filter(|&&(lo, hi)| hi >= range_start && lo < maxt)
+                .map(|&(lo, _)| lo.max(range_start))
+                .fold(min, i64::min);
             let meta = write_block(
                 &self.dir,
-                min,
+                mint,
                 maxt,
-                &[Source::Head(&self.head)],
+                &[Source::Head(&self.head, HeadPart::Compaction)],
                 BlockMetaCompaction {
                     level: 1,
                     ..Default::default()
@@ -390,24 +444,48 @@ impl Db {
                 self.set_blocks(|l| l.push(b));
                 report.head_blocks.push(meta.ulid);
             }
-            self.truncate_head(maxt, report)?;
+            // Sealed out-of-order samples of older ranges: a block per aligned range, which
+            // overlaps the blocks already there and is merged with them by block compaction.
+            let mut older: BTreeSet<i64> = BTreeSet::new();
+            for &(lo, hi) in sealed.iter().filter(|&&(lo, _)| lo < range_start) {
+                let mut start = lo.div_euclid(range) * range;
+                while start < range_start && start <= hi {
+                    older.insert(start);
+                    start += range;
+                }
+            }
+            for start in older {
+                let meta = write_block(
+                    &self.dir,
+                    start,
+                    start + range,
+                    &[Source::Head(&self.head, HeadPart::SealedOoo)],
+                    BlockMetaCompaction {
+                        level: 1,
+                        hints: vec![block::FROM_OUT_OF_ORDER.to_string()],
+                        ..Default::default()
+                    },
+                    self.opts.block_chunk_segment_size,
+                )?;
+                if let Some(meta) = meta {
+                    let b = self.open_new_block(&meta)?;
+                    self.set_blocks(|l| l.push(b));
+                    report.ooo_blocks.push(meta.ulid);
+                }
+            }
+            self.truncate_head(maxt, cut, report)?;
         }
     }
 
-    /// Drops data before `mint` from the head, checkpoints the WAL up to the segment in use
-    /// and deletes head chunk files holding only older chunks.
-    fn truncate_head(&self, mint: i64, report: &mut MaintainReport) -> Result<(), Error> {
-        let cut = {
-            let mut state = self.head.commit.lock().unwrap_or_else(|e| e.into_inner());
-            report.series_removed += self.head.truncate_locked(mint);
-            match state.wal.as_mut().map(|w| w.cut_segment()) {
-                Some(Ok(seq)) => Some(seq),
-                Some(Err(e)) => {
-                    state.broken = Some(e.to_string());
-                    return Err(e);
-                }
-                None => None,
-            }
+    /// Drops data before `mint` from the head, checkpoints the WAL segments before `cut` (the
+    /// segment started when the compaction began) and deletes head chunk files holding only
+    /// older chunks.
+    fn truncate_head(&self, mint: i64, cut: Option<u32>, report: &mut MaintainReport) -> Result<(), Error> {
+        let stones_floor = {
+            let _state = self.head.commit.lock().unwrap_or_else(|e| e.into_inner());
+            let (removed, stones_floor) = self.head.truncate_locked(mint);
+            report.series_removed += removed;
+            stones_floor
         };
         self.metrics.head_truncations.fetch_add(1, Ordering::Relaxed);
         if let Some(d) = &self.head.chunks.disk {
@@ -417,7 +495,14 @@ impl Db {
             && seq > 0
         {
             let head = self.head.clone();
-            let stats = checkpoint::checkpoint(&self.dir.join("wal"), seq - 1, |r| head.series(r).is_some(), mint)?;
+            let stats = checkpoint::checkpoint(
+                &self.dir.join("wal"),
+                seq - 1,
+                |r| head.series(r).is_some(),
+                mint,
+                stones_floor,
+                self.opts.wal_compression,
+            )?;
             self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
             report.checkpoint = Some(stats);
         }
@@ -429,7 +514,7 @@ impl Db {
     /// deleted.
     fn plan(&self, blocks: &[Arc<Block>]) -> Vec<Arc<Block>> {
         let mut bs: Vec<Arc<Block>> = blocks.to_vec();
-        bs.sort_by_key(|b| (b.min_time(), b.max_time()));
+        bs.sort_by_key(|b| (b.min_time(), b.max_time(), b.ulid()));
         // Overlaps.
         let mut group: Vec<Arc<Block>> = Vec::new();
         let mut end = i64::MIN;
@@ -508,6 +593,12 @@ impl Db {
             level: level.unwrap_or_else(|| metas.iter().map(|m| m.compaction.level).max().unwrap_or(0) + 1),
             sources: sources.into_iter().collect(),
             parents: parents.iter().map(|b| b.desc()).collect(),
+            // Still only out-of-order samples when every parent held only those.
+            hints: if metas.iter().all(|m| m.compaction.from_out_of_order()) {
+                vec![block::FROM_OUT_OF_ORDER.to_string()]
+            } else {
+                Vec::new()
+            },
         };
         let srcs: Vec<Source<'_>> = parents.iter().map(Source::Block).collect();
         let meta = write_block(
@@ -631,13 +722,16 @@ impl Db {
             block::link_block(&b, dir)?;
             out.push(b.ulid());
         }
-        let (min, max) = (self.head.min_time(), self.head.max_time());
+        let (mut min, mut max) = (self.head.min_time(), self.head.max_time());
+        if let Some((lo, hi)) = self.head.ooo_bounds() {
+            (min, max) = (min.min(lo), if max == i64::MIN { hi } else { max.max(hi) });
+        }
         if with_head && min != i64::MAX && max != i64::MIN {
             let meta = write_block(
                 dir,
                 min,
                 max.saturating_add(1),
-                &[Source::Head(&self.head)],
+                &[Source::Head(&self.head, HeadPart::All)],
                 BlockMetaCompaction {
                     level: 1,
                     ..Default::default()
@@ -648,6 +742,12 @@ impl Db {
         }
         wal::sync_dir(dir)?;
         Ok(out)
+    }
+
+    /// Sets `storage.tsdb.out_of_order_time_window` (milliseconds; 0 refuses out-of-order
+    /// samples) for appends from now on, as a configuration reload does upstream.
+    pub fn set_out_of_order_time_window(&self, ms: i64) {
+        self.head.set_out_of_order_time_window(ms);
     }
 
     /// Writes buffered chunks and fsyncs the WAL and the active chunk file.
@@ -735,119 +835,8 @@ fn open_blocks(
     if !report.corrupted_blocks.is_empty() {
         wal::sync_dir(dir)?;
     }
-    keep.sort_by_key(|b| (b.min_time(), b.max_time()));
+    keep.sort_by_key(|b| (b.min_time(), b.max_time(), b.ulid()));
     Ok(keep)
-}
-
-/// Rebuilds the head from the newest checkpoint and the WAL segments after it. Samples of a
-/// series at or before the end of its loaded chunks are already there and skipped, and so are
-/// samples older than the newest block.
-fn replay(
-    head: &Head,
-    wal_dir: &Path,
-    mut chunks: HashMap<u64, Vec<ChunkMeta>>,
-    report: &mut OpenReport,
-) -> Result<(), Error> {
-    checkpoint::remove_temporary(wal_dir)?;
-    let cp = checkpoint::list(wal_dir)?.pop();
-    // A series record whose labels already exist under another reference (possible after a
-    // crash between creating and logging) maps onto the existing series.
-    let mut remap: HashMap<u64, u64> = HashMap::new();
-    let mut handle = |rec: &[u8], report: &mut OpenReport| {
-        report.wal_records += 1;
-        let rec = match record::decode(rec) {
-            Ok(r) => r,
-            Err(_) => {
-                // The checksum passed, so the writer produced these bytes; skip the record.
-                report.undecodable_records += 1;
-                return;
-            }
-        };
-        match rec {
-            Record::Series(series) => {
-                for s in series {
-                    let (r, h, created) = head.get_or_create(&s.labels, Some(s.r));
-                    if r != s.r {
-                        remap.insert(s.r, r);
-                    }
-                    if created || r == s.r {
-                        head.attach_chunks(&h, chunks.remove(&s.r).unwrap_or_default());
-                    }
-                }
-            }
-            Record::Samples(samples) => {
-                let mut last: Option<(u64, Arc<std::sync::Mutex<crate::head::MemSeries>>)> = None;
-                for s in samples {
-                    let r = remap.get(&s.r).copied().unwrap_or(s.r);
-                    let h = match &last {
-                        Some((lr, h)) if *lr == r => h.clone(),
-                        _ => match head.series(r) {
-                            Some(h) => {
-                                last = Some((r, h.clone()));
-                                h
-                            }
-                            None => {
-                                head.metrics().replay_unknown_refs.fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            }
-                        },
-                    };
-                    head.replay_sample(&h, r, s.t, s.v);
-                    report.wal_samples += 1;
-                }
-            }
-            Record::Metadata(meta) => {
-                for m in meta {
-                    let r = remap.get(&m.r).copied().unwrap_or(m.r);
-                    head.set_metadata(
-                        r,
-                        Metadata {
-                            metric_type: MetricType::from_code(m.metric_type),
-                            unit: m.unit,
-                            help: m.help,
-                        },
-                    );
-                }
-            }
-            Record::Tombstones(mut stones) => {
-                for s in &mut stones {
-                    s.r = remap.get(&s.r).copied().unwrap_or(s.r);
-                }
-                head.add_tombstones(&stones);
-            }
-            // Other types (exemplars, histograms) are not read.
-            Record::Unknown(_) => {}
-        }
-    };
-    let from = match &cp {
-        Some((seq, path)) => {
-            report.checkpoint = Some(*seq);
-            checkpoint::read(path, |rec| handle(rec, report))?;
-            // Segments the checkpoint covers may outlive it after a crash; they are not needed.
-            for s in wal::list_segments(wal_dir)?.into_iter().filter(|s| s <= seq) {
-                let p = wal_dir.join(wal::segment_name(s));
-                fs::remove_file(&p).map_err(|e| Error::io("remove WAL segment", &p, e))?;
-            }
-            seq + 1
-        }
-        None => 0,
-    };
-    let mut corruption = None;
-    let mut rep = std::mem::take(report);
-    let res = wal::replay_and_repair_from(wal_dir, from, |_, rec| handle(rec, &mut rep));
-    *report = rep;
-    if let Some(c) = res? {
-        corruption = Some(c);
-    }
-    // Chunks of series garbage-collected before the restart may share a file with live ones;
-    // only those the head should still hold are unexpected.
-    let floor = head.min_valid_floor();
-    let orphans: usize = chunks.values().flatten().filter(|c| c.max_t >= floor).count();
-    head.metrics()
-        .replay_unknown_refs
-        .fetch_add(orphans as u64, Ordering::Relaxed);
-    report.wal_corruption = corruption;
-    Ok(())
 }
 
 impl Queryable for Db {
@@ -870,7 +859,8 @@ impl Appendable for Db {
 impl Storage for Db {
     fn start_time(&self) -> Timestamp {
         let first = self.blocks().first().map_or(i64::MAX, |b| b.min_time());
-        first.min(self.head.min_time())
+        let ooo = self.head.ooo_bounds().map_or(i64::MAX, |(min, _)| min);
+        first.min(self.head.min_time()).min(ooo)
     }
 
     fn tsdb_status(&self, limit: usize) -> storage::Result<TsdbStatus> {

@@ -2,7 +2,8 @@
 //!
 //! It owns the float chunk encoding ([`chunkenc`], byte-compatible with Prometheus' XOR
 //! chunks), the in-memory [`Head`] (series, open chunks, the inverted [`index`]), the
-//! write-ahead log ([`wal`], [`record`], [`checkpoint`]), the memory-mapped head chunk files
+//! write-ahead log ([`wal`], [`record`], [`checkpoint`]; Snappy-compressed, replayed in
+//! parallel), out-of-order samples, the memory-mapped head chunk files
 //! ([`chunks_head`]) and persistent [`Block`]s (index, chunk segments, tombstones, named by a
 //! [`Ulid`]). [`Db`] ties them to a data directory: it replays the WAL on open, merges the head
 //! and the blocks for queries, and its [`Db::maintain`] compacts the head into blocks, blocks
@@ -10,7 +11,8 @@
 //! beside this crate.
 //!
 //! Storage is synchronous: no async runtime, no background threads (the caller runs
-//! `maintain` periodically on a thread of its choosing). It depends on
+//! `maintain` periodically on a thread of its choosing; WAL replay spreads over scoped threads
+//! that all end before [`Db::open`] returns). It depends on
 //! `watchfire-model` and `watchfire-storage` only among Watchfire crates, and must never
 //! depend on PromQL, scrape or HTTP crates.
 
@@ -24,15 +26,17 @@ mod db;
 mod encoding;
 mod head;
 pub mod index;
+mod ooo;
 mod querier;
 pub mod record;
+mod replay;
 pub mod tombstones;
 pub mod ulid;
 pub mod wal;
 
 use std::path::{Path, PathBuf};
 
-pub use block::{Block, BlockDesc, BlockMeta, BlockMetaCompaction, BlockStats};
+pub use block::{Block, BlockDesc, BlockMeta, BlockMetaCompaction, BlockStats, FROM_OUT_OF_ORDER};
 pub use db::{CorruptBlock, Db, DbMetrics, MaintainReport, OpenReport, Options};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, MemoryStorage, Metrics};
 pub use ulid::Ulid;

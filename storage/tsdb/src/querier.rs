@@ -44,6 +44,21 @@ impl LazyChunk {
     }
 }
 
+/// Which source's sample a merge keeps when several have one at a timestamp: the lowest
+/// rank. In-order data before out-of-order data, blocks before the head, and among blocks of
+/// one kind the older range first; compaction ranks its sources the same way
+/// (`block::write_block`), so merging blocks never changes what queries return.
+pub(crate) type Rank = (u8, usize);
+
+/// Rank class of a block holding in-order data.
+pub(crate) const RANK_BLOCK: u8 = 0;
+/// Rank class of the head's in-order samples.
+pub(crate) const RANK_HEAD: u8 = 1;
+/// Rank class of a block of out-of-order samples only.
+pub(crate) const RANK_OOO_BLOCK: u8 = 2;
+/// Rank class of the head's out-of-order samples.
+pub(crate) const RANK_HEAD_OOO: u8 = 3;
+
 /// One series of one source (the head or a block) over a querier's range.
 #[derive(Debug)]
 pub(crate) struct ChunkSeries {
@@ -53,6 +68,7 @@ pub(crate) struct ChunkSeries {
     mint: Timestamp,
     maxt: Timestamp,
     stones: Arc<[Interval]>,
+    rank: Rank,
 }
 
 impl ChunkSeries {
@@ -80,7 +96,14 @@ impl ChunkSeries {
             mint,
             maxt,
             stones: stones.into(),
+            rank: (RANK_HEAD, 0),
         }
+    }
+
+    /// Sets which source the series comes from, for merging (see [`Rank`]).
+    pub(crate) fn with_rank(mut self, rank: Rank) -> Self {
+        self.rank = rank;
+        self
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -382,7 +405,8 @@ impl SampleIterator for MergeIterator {
     }
 }
 
-/// Groups series with equal labels (input sorted by labels, stable) into merged series.
+/// Groups series with equal labels (adjacent in the input, as sorting by labels makes them)
+/// into merged series, whose parts are ordered by rank.
 pub(crate) fn merge_sorted(series: Vec<ChunkSeries>) -> Vec<Box<dyn Series>> {
     let mut out: Vec<Box<dyn Series>> = Vec::with_capacity(series.len());
     let mut it = series.into_iter().peekable();
@@ -392,6 +416,7 @@ pub(crate) fn merge_sorted(series: Vec<ChunkSeries>) -> Vec<Box<dyn Series>> {
             while let Some(n) = it.next_if(|n| n.labels == parts[0].labels) {
                 parts.push(n);
             }
+            parts.sort_by_key(|p| p.rank);
             out.push(Box::new(MergedSeries {
                 labels: parts[0].labels.clone(),
                 parts,
@@ -443,9 +468,14 @@ impl Querier for DbQuerier {
             return self.head().select_snapshot(head, sorted, hints);
         }
         let mut all: Vec<ChunkSeries> = Vec::new();
-        for b in &blocks {
+        for (i, b) in blocks.iter().enumerate() {
+            let class = if b.from_out_of_order() {
+                RANK_OOO_BLOCK
+            } else {
+                RANK_BLOCK
+            };
             match b.select(self.mint, self.maxt, matchers) {
-                Ok(v) => all.extend(v),
+                Ok(v) => all.extend(v.into_iter().map(|s| s.with_rank((class, i)))),
                 Err(e) => return Box::new(std::iter::once(Err(e.into()))),
             }
         }

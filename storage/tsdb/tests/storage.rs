@@ -510,6 +510,193 @@ fn wal_size_stays_bounded_with_compaction() {
     assert_eq!(dump(&db), all);
 }
 
+/// Whether any fragment of the WAL segment files in `dir` carries the Snappy flag (bit 3 of
+/// the type byte; FORMAT.md, "WAL segments").
+fn has_compressed_fragments(dir: &Path) -> bool {
+    fs::read_dir(dir).unwrap().any(|e| {
+        let p = e.unwrap().path();
+        if !p.is_file() {
+            return false;
+        }
+        let data = fs::read(&p).unwrap();
+        let mut pos = 0;
+        while pos < data.len() {
+            let page_left = 32 * 1024 - pos % (32 * 1024);
+            if page_left < 7 || data[pos] == 0 {
+                pos += page_left;
+                continue;
+            }
+            if data[pos] & 0x08 != 0 {
+                return true;
+            }
+            pos += 7 + usize::from(u16::from_be_bytes([data[pos + 1], data[pos + 2]]));
+        }
+        false
+    })
+}
+
+#[test]
+fn wal_compression_can_be_switched_off_and_on_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = dir.path().join("wal");
+    let with = |compress: bool| Options {
+        wal_compression: compress,
+        ..small_opts()
+    };
+    // Plain WAL, reopened with compression on.
+    let db = Db::open(dir.path(), with(false)).unwrap();
+    write_samples(&db, 5, 0, 40);
+    drop(db);
+    assert!(!has_compressed_fragments(&wal));
+    let db = Db::open(dir.path(), with(true)).unwrap();
+    assert!(db.open_report().wal_corruption.is_none());
+    assert_eq!(dump(&db).values().map(Vec::len).sum::<usize>(), 5 * 40);
+    // New series: their series record compresses (sample records of a few small integers
+    // would not, and are then written plain).
+    write_samples(&db, 20, 40, 40);
+    let before = dump(&db);
+    drop(db);
+    assert!(has_compressed_fragments(&wal));
+    // Mixed WAL, reopened with compression off: everything replays, and a checkpoint written
+    // without compression reads back under compression.
+    let db = Db::open(dir.path(), with(false)).unwrap();
+    assert!(db.open_report().wal_corruption.is_none());
+    assert_eq!(db.open_report().undecodable_records, 0);
+    assert_eq!(dump(&db), before);
+    write_samples(&db, 5, 80, 100);
+    db.maintain().unwrap();
+    let cp = fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a checkpoint");
+    assert!(!has_compressed_fragments(&cp));
+    let before = dump(&db);
+    drop(db);
+    let db = Db::open(dir.path(), with(true)).unwrap();
+    assert_eq!(dump(&db), before);
+    // A checkpoint written with compression is compressed, and reads back without it.
+    write_samples(&db, 5, 180, 100);
+    db.maintain().unwrap();
+    let cp = fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .expect("a checkpoint");
+    assert!(has_compressed_fragments(&cp));
+    let before = dump(&db);
+    drop(db);
+    let db = Db::open(dir.path(), with(false)).unwrap();
+    assert!(db.open_report().checkpoint.is_some());
+    assert_eq!(dump(&db), before);
+    assert_eq!(db.head().metrics().replay_unknown_refs.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_wal_written_before_compression_and_compact_samples_still_replays() {
+    use watchfire_tsdb::record::{self, RefSample};
+    use watchfire_tsdb::wal::{Wal, WalOptions};
+    // What earlier versions wrote: uncompressed records, samples in upstream's v1 layout.
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = Wal::create(
+        &dir.path().join("wal"),
+        WalOptions {
+            compress: false,
+            ..WalOptions::default()
+        },
+    )
+    .unwrap();
+    let mut b = Vec::new();
+    let labels: Vec<Labels> = (0..3).map(series).collect();
+    record::encode_series(labels.iter().enumerate().map(|(i, l)| (i as u64 + 1, l)), &mut b);
+    w.log(&[&b]).unwrap();
+    for t in 0..50i64 {
+        let samples: Vec<RefSample> = (0..3)
+            .map(|s| RefSample {
+                r: s + 1,
+                t: t * 1000,
+                v: (t * 10 + s as i64) as f64,
+            })
+            .collect();
+        b.clear();
+        record::encode_samples(&samples, &mut b);
+        w.log(&[&b]).unwrap();
+    }
+    drop(w);
+    let mut want = BTreeMap::new();
+    for s in 0..3u64 {
+        let v: Vec<(i64, u64)> = (0..50i64)
+            .map(|t| (t * 1000, ((t * 10 + s as i64) as f64).to_bits()))
+            .collect();
+        want.insert(s.to_string(), v);
+    }
+    let db = Db::open(dir.path(), small_opts()).unwrap();
+    assert!(db.open_report().wal_corruption.is_none());
+    assert_eq!(db.open_report().undecodable_records, 0);
+    assert_eq!(dump(&db), want);
+    // New commits go on in the new form; old and new replay together.
+    write_samples(&db, 3, 50, 10);
+    let before = dump(&db);
+    drop(db);
+    let db = Db::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(dump(&db), before);
+    assert_eq!(before["0"].len(), 60);
+}
+
+#[test]
+fn corrupt_compressed_wal_tail_is_cut_counted_and_the_rest_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    write_samples(&db, 50, 0, 10);
+    let good = dump(&db);
+    // A last commit of metadata only: one record, which compresses well.
+    let mut app = db.appender();
+    for s in 0..50 {
+        let meta = watchfire_storage::Metadata {
+            metric_type: watchfire_storage::MetricType::Counter,
+            unit: "seconds".into(),
+            help: "A test metric with a long enough help text to compress.".into(),
+        };
+        app.update_metadata(None, &series(s), &meta).unwrap();
+    }
+    app.commit().unwrap();
+    drop(app);
+    drop(db);
+    let seg = newest_segment(&dir.path().join("wal"));
+    let mut data = fs::read(&seg).unwrap();
+    let mut pos = 0;
+    let mut last = None;
+    while pos < data.len() {
+        if data[pos] == 0 {
+            break;
+        }
+        last = Some(pos);
+        pos += 7 + usize::from(u16::from_be_bytes([data[pos + 1], data[pos + 2]]));
+    }
+    let last = last.unwrap();
+    assert_ne!(data[last] & 0x08, 0, "the last record is compressed");
+    // Damage its compressed bytes and fix the checksum, so only decompression can notice.
+    let len = usize::from(u16::from_be_bytes([data[last + 1], data[last + 2]]));
+    let body = last + 7..last + 7 + len;
+    data[body.clone()].iter_mut().skip(1).for_each(|b| *b = 0xff);
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&data[body]);
+    data[last + 3..last + 7].copy_from_slice(&crc.to_be_bytes());
+    fs::write(&seg, &data).unwrap();
+
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.head().metrics().wal_corruptions.load(Ordering::Relaxed), 1);
+    let c = db.open_report().wal_corruption.clone().expect("reported");
+    assert!(c.reason.contains("decompress"), "{}", c.reason);
+    assert_eq!(c.offset, last as u64);
+    assert_eq!(dump(&db), good);
+    write_samples(&db, 50, 20, 1);
+    let after = dump(&db);
+    drop(db);
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.head().metrics().wal_corruptions.load(Ordering::Relaxed), 0);
+    assert_eq!(dump(&db), after);
+}
+
 fn block_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = fs::read_dir(dir)
         .unwrap()
@@ -786,7 +973,14 @@ fn queries_and_appends_keep_working_while_compaction_runs() {
             continue;
         }
         let first = snap.values().next().unwrap().clone();
-        assert_eq!(snap.len(), 10);
+        assert_eq!(
+            snap.len(),
+            10,
+            "{:?}",
+            snap.iter()
+                .map(|(k, v)| (k, v.len(), v.first(), v.last()))
+                .collect::<Vec<_>>()
+        );
         for v in snap.values() {
             assert_eq!(v, &first, "every series has the same samples");
         }
@@ -802,4 +996,181 @@ fn queries_and_appends_keep_working_while_compaction_runs() {
     assert!(checks > 0 && runs > 0);
     assert!(count_blocks(&db) > 0, "compaction ran during the test");
     assert_eq!(dump(&db).values().next().unwrap().len() as i64, written);
+}
+
+fn ooo_opts(window: i64) -> Options {
+    Options {
+        head: HeadOptions {
+            samples_per_chunk: 16,
+            out_of_order_time_window: window,
+            ..HeadOptions::default()
+        },
+        ..small_opts()
+    }
+}
+
+/// Out-of-order samples at the half seconds of `[from, to)` s for series `0..n`.
+fn write_ooo(db: &Db, n: u64, from: i64, to: i64) {
+    let mut app = db.appender();
+    for t in (from..to).rev() {
+        for s in 0..n {
+            app.append(None, &series(s), t * 1000 + 500, -(t as f64) - s as f64 / 8.0)
+                .unwrap();
+        }
+        if t % 10 == 0 {
+            app.commit().unwrap();
+        }
+    }
+    app.commit().unwrap();
+}
+
+#[test]
+fn out_of_order_samples_are_queried_replayed_and_compacted_into_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    // One-minute blocks, a four-minute window.
+    let opts = ooo_opts(240_000);
+    let db = Db::open(dir.path(), opts).unwrap();
+    write_samples(&db, 6, 0, 300);
+    let report = db.maintain().unwrap();
+    assert!(report.head_blocks.len() >= 3, "{report:?}");
+    let in_order_end = db.blocks().last().unwrap().max_time();
+    assert!(in_order_end >= 180_000);
+    // Out of order, from 100 s (ranges already in blocks) to 290 s (the head's range); the
+    // head's newest sample is at 299 s, so the window reaches back to 59 s.
+    write_ooo(&db, 3, 100, 290);
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append(None, &series(0), 58_999, 1.0),
+        Err(watchfire_storage::Error::TooOldSample)
+    ));
+    app.append(None, &series(0), 59_000, 1.0).unwrap();
+    app.commit().unwrap();
+    drop(app);
+    let mx = db.head().metrics();
+    assert_eq!(mx.out_of_order_samples.load(Ordering::Relaxed), 1);
+    assert_eq!(mx.ooo_samples_appended.load(Ordering::Relaxed), 3 * 190 + 1);
+
+    let windows = [
+        (i64::MIN, i64::MAX),
+        (99_000, 130_000),
+        (230_000, 260_000),
+        (59_000, 59_000),
+    ];
+    let before: Vec<Answer> = windows.iter().map(|&(a, b)| ask(&db, a, b)).collect();
+    // The sample at 59 s shares its timestamp with an in-order one, which is kept.
+    assert_eq!(before[0].0["0"].len(), 300 + 190);
+    assert_eq!(before[0].0["3"].len(), 300);
+    assert_eq!(before[3].0["0"], [(59_000, 590.0f64.to_bits())]);
+    let all = &before[0].0["1"];
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(all.contains(&(150_500, (-150.125f64).to_bits())));
+
+    // Restart without close: the WAL's out-of-order records come back, serially and in
+    // parallel.
+    drop(db);
+    for threads in [1, 3] {
+        let db = Db::open(
+            dir.path(),
+            Options {
+                wal_replay_threads: threads,
+                ..opts
+            },
+        )
+        .unwrap();
+        assert_eq!(db.head().metrics().replay_unknown_refs.load(Ordering::Relaxed), 0);
+        same(
+            &windows.iter().map(|&(a, b)| ask(&db, a, b)).collect::<Vec<_>>(),
+            &before,
+        );
+    }
+
+    // More in-order data moves the head on. Compaction writes the out-of-order samples of the
+    // head's range into its block, and those of older ranges into blocks of their own, which
+    // block compaction merges with the blocks they overlap.
+    let db = Db::open(dir.path(), opts).unwrap();
+    write_samples(&db, 6, 300, 200);
+    let windows = [
+        (i64::MIN, i64::MAX),
+        (99_000, 130_000),
+        (230_000, 260_000),
+        (400_000, 470_000),
+    ];
+    let before: Vec<Answer> = windows.iter().map(|&(a, b)| ask(&db, a, b)).collect();
+    let report = db.maintain().unwrap();
+    assert!(!report.ooo_blocks.is_empty(), "{report:?}");
+    assert!(!report.compacted_blocks.is_empty(), "{report:?}");
+    let after: Vec<Answer> = windows.iter().map(|&(a, b)| ask(&db, a, b)).collect();
+    same(&before, &after);
+    let bs = db.blocks();
+    for w in bs.windows(2) {
+        assert!(w[0].max_time() <= w[1].min_time(), "overlaps are merged");
+    }
+    // The out-of-order samples now live in blocks (and, after a restart, come back from
+    // nowhere else: the checkpoint dropped them).
+    let blocks_only = ask_blocks_only(&db);
+    assert_eq!(blocks_only["0"].iter().filter(|s| s.0 % 1000 == 500).count(), 190);
+    drop(db);
+    let db = Db::open(dir.path(), opts).unwrap();
+    same(
+        &windows.iter().map(|&(a, b)| ask(&db, a, b)).collect::<Vec<_>>(),
+        &after,
+    );
+    // Below the newest in-order block, in-order appends stay out of bounds (blocks of
+    // out-of-order samples do not move that floor) while the window still accepts.
+    let mut app = db.appender();
+    app.append(None, &series(5), 300_500, 5.0).unwrap();
+    app.commit().unwrap();
+    assert_eq!(ask(&db, 300_500, 300_500).0["5"], [(300_500, 5.0f64.to_bits())]);
+}
+
+/// Samples of the blocks alone (the head's samples before its minimum time excluded).
+fn ask_blocks_only(db: &Db) -> BTreeMap<String, Vec<(i64, u64)>> {
+    let end = db.blocks().iter().map(|b| b.max_time()).max().unwrap();
+    ask(db, i64::MIN, end - 1).0
+}
+
+#[test]
+fn out_of_order_window_changes_while_running_and_zero_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), ooo_opts(0)).unwrap();
+    write_samples(&db, 2, 0, 100);
+    let mut app = db.appender();
+    assert!(matches!(
+        app.append(None, &series(0), 80_500, 1.0),
+        Err(watchfire_storage::Error::OutOfOrderSample)
+    ));
+    assert!(matches!(
+        app.append(None, &series(0), 50_500, 1.0),
+        Err(watchfire_storage::Error::OutOfBounds)
+    ));
+    db.set_out_of_order_time_window(60_000);
+    assert_eq!(db.head().out_of_order_time_window(), 60_000);
+    app.append(None, &series(0), 80_500, 1.0).unwrap();
+    app.append(None, &series(0), 50_500, 1.0).unwrap();
+    assert!(matches!(
+        app.append(None, &series(0), 38_500, 1.0),
+        Err(watchfire_storage::Error::TooOldSample)
+    ));
+    app.commit().unwrap();
+    db.set_out_of_order_time_window(0);
+    assert!(matches!(
+        app.append(None, &series(0), 81_500, 1.0),
+        Err(watchfire_storage::Error::OutOfOrderSample)
+    ));
+    drop(app);
+    // Deletion covers out-of-order samples too.
+    let m = Matcher::new(MatchType::Equal, "series", "0").unwrap();
+    assert_eq!(db.delete(80_000, 80_999, &[m]).unwrap(), 1);
+    assert!(!dump(&db)["0"].contains(&(80_500, 1.0f64.to_bits())));
+    // What was accepted stays, also across a restart with the window off.
+    drop(db);
+    let db = Db::open(dir.path(), ooo_opts(0)).unwrap();
+    assert!(dump(&db)["0"].contains(&(50_500, 1.0f64.to_bits())));
+    assert!(!dump(&db)["0"].contains(&(80_500, 1.0f64.to_bits())));
+    assert_eq!(dump(&db)["0"].len(), 100);
+    // A snapshot with the head includes its out-of-order samples.
+    let snap = tempfile::tempdir().unwrap();
+    db.snapshot(snap.path(), true).unwrap();
+    let copy = Db::open(snap.path(), ooo_opts(0)).unwrap();
+    assert_eq!(dump(&copy), dump(&db));
 }

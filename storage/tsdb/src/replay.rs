@@ -1,0 +1,522 @@
+//! WAL replay on open: the newest checkpoint, then the segments after it, rebuilt into the
+//! head (upstream `Head.loadWAL`).
+//!
+//! Serial replay reads, decodes and applies each record in turn on the opening thread.
+//! Parallel replay (upstream decodes on one goroutine and applies samples on shards keyed by
+//! series reference; so does this) splits the work three ways:
+//!
+//! * a **reader** thread reads the segment files, checks CRCs, decompresses and decodes the
+//!   records, and sends them in batches, in log order;
+//! * the **dispatcher** (the opening thread) applies series, metadata and tombstone records
+//!   itself, and hands every sample to the **applier** that owns its series
+//!   (`ref % appliers`), batched;
+//! * each **applier** thread appends the samples of its series.
+//!
+//! Exactness: the samples of one series all go through one applier, in log order, and the
+//! message registering a series (sent when its series record is applied) travels on the same
+//! channel ahead of its samples, so each series sees exactly the appends, in exactly the order,
+//! that serial replay gives it; series, metadata and tombstones are applied in log order by one
+//! thread either way. Only where full chunks land in the head chunk files differs. The
+//! `replay_*_match_serial` tests compare both.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use watchfire_storage::{Metadata, MetricType};
+
+use crate::Error;
+use crate::checkpoint;
+use crate::db::OpenReport;
+use crate::head::{ChunkMeta, Head, RefMap, SeriesHandle};
+use crate::record::{self, Record};
+use crate::wal::{self, Corruption};
+
+/// Records per batch the reader sends.
+const RECORD_BATCH: usize = 64;
+/// Messages per batch the dispatcher sends to an applier.
+const SAMPLE_BATCH: usize = 4096;
+/// Batches in flight per channel: bounds the memory replay holds beyond the head.
+const CHANNEL_DEPTH: usize = 8;
+
+/// How replay is spread over threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReplayMode {
+    /// Everything on the opening thread.
+    Serial,
+    /// A reader thread, the opening thread dispatching, and this many sample appliers.
+    Parallel(usize),
+}
+
+impl ReplayMode {
+    /// `threads` as [`crate::Options::wal_replay_threads`] reads it: 1 is serial, n ≥ 2 means a
+    /// reader and n − 1 appliers, and 0 picks from the number of CPUs: serial on one, otherwise
+    /// one applier per CPU (at most 4) beside the reader and the dispatcher, which measured
+    /// best on two cores (FORMAT.md, "Replay").
+    pub(crate) fn from_threads(threads: usize) -> ReplayMode {
+        match threads {
+            0 => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+                1 => ReplayMode::Serial,
+                n => ReplayMode::Parallel(n.min(4)),
+            },
+            1 => ReplayMode::Serial,
+            n => ReplayMode::Parallel(n - 1),
+        }
+    }
+}
+
+/// What the reader counted.
+#[derive(Debug, Default)]
+struct ReadStats {
+    records: u64,
+    undecodable: u64,
+    checkpoint: Option<u32>,
+    corruption: Option<Corruption>,
+}
+
+/// Reads the newest checkpoint and the segments after it, calling `sink` with each decoded
+/// record in log order. Deletes segments a checkpoint covers; repairs a torn or corrupt tail
+/// (see [`wal::replay_and_repair_from`]).
+fn read_records(wal_dir: &Path, mut sink: impl FnMut(Record)) -> Result<ReadStats, Error> {
+    let mut stats = ReadStats::default();
+    let mut handle = |rec: &[u8], stats: &mut ReadStats| {
+        stats.records += 1;
+        match record::decode(rec) {
+            Ok(r) => sink(r),
+            // The checksum passed, so the writer produced these bytes; skip the record.
+            Err(_) => stats.undecodable += 1,
+        }
+    };
+    let from = match checkpoint::list(wal_dir)?.pop() {
+        Some((seq, path)) => {
+            stats.checkpoint = Some(seq);
+            checkpoint::read(&path, |rec| handle(rec, &mut stats))?;
+            // Segments the checkpoint covers may outlive it after a crash; they are not needed.
+            for s in wal::list_segments(wal_dir)?.into_iter().filter(|&s| s <= seq) {
+                let p = wal_dir.join(wal::segment_name(s));
+                fs::remove_file(&p).map_err(|e| Error::io("remove WAL segment", &p, e))?;
+            }
+            seq + 1
+        }
+        None => 0,
+    };
+    let mut s = std::mem::take(&mut stats);
+    let res = wal::replay_and_repair_from(wal_dir, from, |_, rec| handle(rec, &mut s));
+    stats = s;
+    stats.corruption = res?;
+    Ok(stats)
+}
+
+/// A message to the applier owning a series.
+enum ShardMsg {
+    /// From now on, reference `r` means this series.
+    Series(u64, SeriesHandle),
+    /// An in-order sample.
+    Sample(u64, i64, f64),
+    /// An out-of-order sample.
+    Ooo(u64, i64, f64),
+}
+
+/// The series and counters of one applier (or of serial replay).
+#[derive(Default)]
+struct Shard {
+    handles: RefMap<SeriesHandle>,
+    min_t: i64,
+    max_t: i64,
+    samples: u64,
+    unknown: u64,
+}
+
+impl Shard {
+    fn new() -> Self {
+        Shard {
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            ..Shard::default()
+        }
+    }
+
+    fn apply(&mut self, head: &Head, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Series(r, h) => {
+                self.handles.insert(r, h);
+            }
+            ShardMsg::Sample(r, t, v) => match self.handles.get(&r) {
+                Some(h) => {
+                    self.samples += 1;
+                    if head.replay_append(h, r, t, v) {
+                        self.min_t = self.min_t.min(t);
+                        self.max_t = self.max_t.max(t);
+                    }
+                }
+                None => self.unknown += 1,
+            },
+            ShardMsg::Ooo(r, t, v) => match self.handles.get(&r) {
+                Some(h) => {
+                    self.samples += 1;
+                    head.replay_ooo(h, r, t, v);
+                }
+                None => self.unknown += 1,
+            },
+        }
+    }
+
+    /// Publishes the counters into the head and the report.
+    fn finish(self, head: &Head, report: &mut OpenReport) {
+        head.note_replayed_range(self.min_t, self.max_t);
+        report.wal_samples += self.samples;
+        head.metrics()
+            .replay_unknown_refs
+            .fetch_add(self.unknown, Ordering::Relaxed);
+    }
+}
+
+/// Applies records in log order: series, metadata and tombstones directly, samples through
+/// `route` (inline for serial replay, to an applier otherwise).
+struct Dispatcher<'a> {
+    head: &'a Head,
+    /// Head chunks loaded from the chunk files, by series reference, until its series record
+    /// attaches them.
+    chunks: HashMap<u64, Vec<ChunkMeta>>,
+    /// A series record whose labels already exist under another reference (possible after a
+    /// crash between creating and logging) maps onto the existing series.
+    remap: HashMap<u64, u64>,
+    /// Per series, the end of the chunks attached from the head chunk files: its samples up to
+    /// there are in those chunks (its appends would drop them), so they are not handed over.
+    covered: RefMap<i64>,
+}
+
+impl Dispatcher<'_> {
+    fn apply(&mut self, rec: Record, route: &mut impl FnMut(u64, ShardMsg)) {
+        let head = self.head;
+        match rec {
+            Record::Series(series) => {
+                for s in series {
+                    let (r, h, created) = head.get_or_create(&s.labels, Some(s.r));
+                    if r != s.r {
+                        self.remap.insert(s.r, r);
+                    }
+                    if (created || r == s.r)
+                        && let Some(end) = head.attach_chunks(&h, self.chunks.remove(&s.r).unwrap_or_default())
+                    {
+                        self.covered.insert(r, end);
+                    }
+                    if created {
+                        route(r, ShardMsg::Series(r, h));
+                    }
+                }
+            }
+            Record::Samples(samples) => {
+                for s in samples {
+                    let r = self.map(s.r);
+                    if self.covered.get(&r).is_some_and(|&end| s.t <= end) {
+                        continue;
+                    }
+                    route(r, ShardMsg::Sample(r, s.t, s.v));
+                }
+            }
+            Record::Metadata(meta) => {
+                for m in meta {
+                    let r = self.map(m.r);
+                    head.set_metadata(
+                        r,
+                        Metadata {
+                            metric_type: MetricType::from_code(m.metric_type),
+                            unit: m.unit,
+                            help: m.help,
+                        },
+                    );
+                }
+            }
+            Record::Tombstones(mut stones) => {
+                for s in &mut stones {
+                    s.r = self.map(s.r);
+                }
+                head.add_tombstones(&stones);
+            }
+            // Replayed whatever the window is now: they were accepted when logged.
+            Record::OooSamples(samples) => {
+                for s in samples {
+                    let r = self.map(s.r);
+                    route(r, ShardMsg::Ooo(r, s.t, s.v));
+                }
+            }
+            // Other types (exemplars, histograms) are not read.
+            Record::Unknown(_) => {}
+        }
+    }
+
+    fn map(&self, r: u64) -> u64 {
+        if self.remap.is_empty() {
+            r
+        } else {
+            self.remap.get(&r).copied().unwrap_or(r)
+        }
+    }
+
+    /// Counts the loaded chunks no series record claimed.
+    fn finish(self) {
+        // Chunks of series garbage-collected before the restart may share a file with live ones;
+        // only those the head should still hold are unexpected.
+        let floor = self.head.min_valid_floor();
+        let orphans: usize = self.chunks.values().flatten().filter(|c| c.max_t >= floor).count();
+        self.head
+            .metrics()
+            .replay_unknown_refs
+            .fetch_add(orphans as u64, Ordering::Relaxed);
+    }
+}
+
+/// Rebuilds the head from the newest checkpoint and the WAL segments after it. Samples of a
+/// series at or before the end of its loaded chunks are already there and skipped, and so are
+/// samples older than the newest block.
+pub(crate) fn replay(
+    head: &Head,
+    wal_dir: &Path,
+    chunks: HashMap<u64, Vec<ChunkMeta>>,
+    report: &mut OpenReport,
+    mode: ReplayMode,
+) -> Result<(), Error> {
+    checkpoint::remove_temporary(wal_dir)?;
+    let mut dispatcher = Dispatcher {
+        head,
+        chunks,
+        remap: HashMap::new(),
+        covered: RefMap::default(),
+    };
+    let stats = match mode {
+        ReplayMode::Serial => {
+            let mut shard = Shard::new();
+            let stats = read_records(wal_dir, |rec| {
+                dispatcher.apply(rec, &mut |_, msg| shard.apply(head, msg));
+            });
+            shard.finish(head, report);
+            stats?
+        }
+        ReplayMode::Parallel(n) => replay_parallel(head, wal_dir.to_path_buf(), &mut dispatcher, report, n.max(1))?,
+    };
+    dispatcher.finish();
+    report.wal_records += stats.records;
+    report.undecodable_records += stats.undecodable;
+    report.checkpoint = stats.checkpoint;
+    report.wal_corruption = stats.corruption;
+    Ok(())
+}
+
+fn replay_parallel(
+    head: &Head,
+    wal_dir: PathBuf,
+    dispatcher: &mut Dispatcher<'_>,
+    report: &mut OpenReport,
+    appliers: usize,
+) -> Result<ReadStats, Error> {
+    std::thread::scope(|scope| {
+        let (rec_tx, rec_rx) = sync_channel::<Vec<Record>>(CHANNEL_DEPTH);
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(RECORD_BATCH);
+            let mut open = true;
+            let stats = read_records(&wal_dir, |rec| {
+                // A closed channel means the dispatcher stopped (a panic); the records are
+                // dropped and the reading finishes so that the join reports it.
+                if !open {
+                    return;
+                }
+                batch.push(rec);
+                if batch.len() >= RECORD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
+                    open = rec_tx.send(full).is_ok();
+                }
+            });
+            if open && !batch.is_empty() {
+                let _ = rec_tx.send(batch);
+            }
+            stats
+        });
+        let mut senders: Vec<SyncSender<Vec<ShardMsg>>> = Vec::with_capacity(appliers);
+        let mut workers = Vec::with_capacity(appliers);
+        for _ in 0..appliers {
+            let (tx, rx): (SyncSender<Vec<ShardMsg>>, Receiver<Vec<ShardMsg>>) = sync_channel(CHANNEL_DEPTH);
+            senders.push(tx);
+            workers.push(scope.spawn(move || {
+                let mut shard = Shard::new();
+                for batch in rx {
+                    for msg in batch {
+                        shard.apply(head, msg);
+                    }
+                }
+                shard
+            }));
+        }
+        let mut pending: Vec<Vec<ShardMsg>> = (0..appliers).map(|_| Vec::with_capacity(SAMPLE_BATCH)).collect();
+        let mut alive = true;
+        for batch in rec_rx {
+            for rec in batch {
+                dispatcher.apply(rec, &mut |r, msg| {
+                    let i = (r % appliers as u64) as usize;
+                    pending[i].push(msg);
+                    if pending[i].len() >= SAMPLE_BATCH && alive {
+                        let full = std::mem::replace(&mut pending[i], Vec::with_capacity(SAMPLE_BATCH));
+                        alive = senders[i].send(full).is_ok();
+                    }
+                });
+            }
+            if !alive {
+                break;
+            }
+        }
+        for (tx, rest) in senders.iter().zip(pending) {
+            if !rest.is_empty() {
+                let _ = tx.send(rest);
+            }
+        }
+        drop(senders);
+        for w in workers {
+            w.join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                .finish(head, report);
+        }
+        reader.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use watchfire_model::{Labels, MatchType, Matcher};
+    use watchfire_storage::{Appendable, Metadata, MetricType};
+
+    use crate::{Db, HeadOptions, Options, SyncPolicy};
+
+    fn opts(threads: usize) -> Options {
+        Options {
+            head: HeadOptions {
+                samples_per_chunk: 16,
+                ..HeadOptions::default()
+            },
+            wal_segment_size: 32 * 1024,
+            wal_sync: SyncPolicy::SegmentBoundary,
+            head_chunk_file_size: 16 * 1024,
+            block_range: 60_000,
+            retention_time: 0,
+            wal_replay_threads: threads,
+            ..Options::default()
+        }
+    }
+
+    fn labels(i: u64) -> Labels {
+        Labels::from_pairs([("__name__", format!("m{}", i % 3)), ("series", i.to_string())])
+    }
+
+    /// Series `i` lives for 100 s from `5 i` s, so series come and go (churn).
+    fn write(db: &Db, from: i64, to: i64, series: std::ops::Range<u64>) {
+        for t in from..to {
+            let mut app = db.appender();
+            for i in series.clone() {
+                let start = i as i64 * 5;
+                if (start..start + 100).contains(&(t % 400)) {
+                    let v = match t % 7 {
+                        0 => f64::from_bits(watchfire_model::STALE_NAN_BITS),
+                        1 => t as f64 / 3.0,
+                        _ => (t * 10 + i as i64) as f64 / 100.0,
+                    };
+                    app.append(None, &labels(i), t * 1000, v).unwrap();
+                }
+                if t % 50 == 0 {
+                    let meta = Metadata {
+                        metric_type: MetricType::Gauge,
+                        unit: String::new(),
+                        help: format!("help {i} at {t}"),
+                    };
+                    app.update_metadata(None, &labels(i), &meta).unwrap();
+                }
+            }
+            app.commit().unwrap();
+        }
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_name() == "lock" {
+                continue;
+            }
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    fn state(src: &Path, threads: usize) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(src, dir.path());
+        let db = Db::open(dir.path(), opts(threads)).unwrap();
+        let r = db.open_report();
+        let report = format!(
+            "records={} samples={} undecodable={} checkpoint={:?} corruption={:?} unknown={}",
+            r.wal_records,
+            r.wal_samples,
+            r.undecodable_records,
+            r.checkpoint,
+            r.wal_corruption,
+            db.head()
+                .metrics()
+                .replay_unknown_refs
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        (db.head().replay_state(), report)
+    }
+
+    #[test]
+    fn replay_with_churn_tombstones_segments_and_checkpoint_matches_serial() {
+        let src = tempfile::tempdir().unwrap();
+        let db = Db::open(src.path(), opts(1)).unwrap();
+        write(&db, 0, 200, 0..40);
+        let m = |v: &str| Matcher::new(MatchType::Equal, "__name__", v).unwrap();
+        db.delete(50_000, 80_000, &[m("m1")]).unwrap();
+        // Blocks, a checkpoint, and series garbage-collected from the head.
+        let report = db.maintain().unwrap();
+        assert!(report.checkpoint.is_some() && report.series_removed > 0, "{report:?}");
+        // Series churned out come back under new references; more deletions.
+        write(&db, 200, 600, 0..60);
+        db.delete(300_000, 310_000, &[m("m2")]).unwrap();
+        write(&db, 600, 900, 0..60);
+        drop(db);
+        let segments = crate::wal::list_segments(&src.path().join("wal")).unwrap();
+        assert!(segments.len() >= 2, "{segments:?}");
+
+        let (serial, serial_report) = state(src.path(), 1);
+        assert!(serial.contains("tombstones=Tombstones { map: {"), "{serial}");
+        assert!(serial_report.contains("checkpoint=Some("), "{serial_report}");
+        for threads in [2, 3, 5] {
+            let (parallel, report) = state(src.path(), threads);
+            assert_eq!(report, serial_report, "threads={threads}");
+            if parallel != serial {
+                let diff = serial
+                    .lines()
+                    .zip(parallel.lines())
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| format!("serial:   {a}\nparallel: {b}"));
+                panic!("threads={threads}: the heads differ\n{diff:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn modes_from_threads() {
+        use super::ReplayMode;
+        assert_eq!(ReplayMode::from_threads(1), ReplayMode::Serial);
+        assert_eq!(ReplayMode::from_threads(2), ReplayMode::Parallel(1));
+        assert_eq!(ReplayMode::from_threads(5), ReplayMode::Parallel(4));
+        let auto = ReplayMode::from_threads(0);
+        match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => assert_eq!(auto, ReplayMode::Serial),
+            n => assert_eq!(auto, ReplayMode::Parallel(n.min(4))),
+        }
+    }
+}
