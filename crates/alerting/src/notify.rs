@@ -82,6 +82,9 @@ pub fn receiver_integrations(r: &Receiver) -> Vec<Integration> {
     add(&mut out, "jira", &r.jira_configs);
     add(&mut out, "rocketchat", &r.rocketchat_configs);
     add(&mut out, "mattermost", &r.mattermost_configs);
+    // Watchfire's own integrations, after upstream's.
+    add(&mut out, "ntfy", &r.ntfy_configs);
+    add(&mut out, "gotify", &r.gotify_configs);
     if out.is_empty() {
         out.push(Integration {
             name: NO_INTEGRATION.to_owned(),

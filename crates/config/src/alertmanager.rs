@@ -826,6 +826,8 @@ fn check_receiver(
     check_integrations(&mut rcv.jira_configs, "jira_configs", &ctx, global, errors);
     check_integrations(&mut rcv.rocketchat_configs, "rocketchat_configs", &ctx, global, errors);
     check_integrations(&mut rcv.mattermost_configs, "mattermost_configs", &ctx, global, errors);
+    check_integrations(&mut rcv.ntfy_configs, "ntfy_configs", &ctx, global, errors);
+    check_integrations(&mut rcv.gotify_configs, "gotify_configs", &ctx, global, errors);
 }
 
 /// Upstream's read-time checks, the HTTP client checks, then inheritance from `global`.

@@ -1,5 +1,6 @@
-//! The HTTP integrations: webhook, Slack, PagerDuty (upstream `notify/webhook`,
-//! `notify/slack`, `notify/pagerduty`).
+//! The HTTP integrations webhook, Slack, PagerDuty, Discord, Microsoft Teams and Opsgenie
+//! (upstream `notify/webhook`, `notify/slack`, ...), and the helpers every HTTP integration
+//! shares.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value as J, json};
 use watchfire_alerting::{FailureReason, NotificationGroup, NotifyError};
 use watchfire_config::alertmanager::receivers::{
-    DiscordConfig, MsTeamsV2Config, OpsGenieConfig, PagerdutyConfig, SLACK_POST_MESSAGE_URL, SlackConfig, WebhookConfig,
+    DiscordConfig, MsTeamsConfig, MsTeamsV2Config, OpsGenieConfig, PagerdutyConfig, SLACK_POST_MESSAGE_URL,
+    SlackConfig, WebhookConfig,
 };
 
 use crate::http::{self, HttpClient, key_hash, truncate_runes};
@@ -30,8 +32,13 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Renders a config field; a template error fails the notification for good.
     pub fn render(&self, text: &str) -> Result<String, NotifyError> {
+        self.render_with(text, self.data)
+    }
+
+    /// Renders a config field with other data (the HTML-escaped copy, for instance).
+    pub fn render_with(&self, text: &str, data: &Data) -> Result<String, NotifyError> {
         self.templates
-            .render(text, self.data)
+            .render(text, data)
             .map_err(|e| NotifyError::permanent(format!("template: {e}")))
     }
 }
@@ -55,12 +62,34 @@ pub(crate) async fn post_json(
     extra_retry: &[u16],
     secrets: &[&str],
 ) -> Result<http::Response, NotifyError> {
+    let req = json_request(client, reqwest::Method::POST, url, body, what)?;
+    send_checked(req, timeout, what, extra_retry, secrets).await
+}
+
+/// A request with a JSON body (newline-terminated, as Go's `json.Encoder` writes it).
+pub(crate) fn json_request(
+    client: &HttpClient,
+    method: reqwest::Method,
+    url: &str,
+    body: &J,
+    what: &str,
+) -> Result<reqwest::RequestBuilder, NotifyError> {
     let mut text = serde_json::to_string(body).map_err(|e| NotifyError::permanent(format!("{what}: {e}")))?;
     text.push('\n');
-    let req = client
-        .request(reqwest::Method::POST, url)?
+    Ok(client
+        .request(method, url)?
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(text);
+        .body(text))
+}
+
+/// Sends `req` and classifies the answer as [`post_json`] does.
+pub(crate) async fn send_checked(
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+    what: &str,
+    extra_retry: &[u16],
+    secrets: &[&str],
+) -> Result<http::Response, NotifyError> {
     let resp = http::send(req, timeout, what, secrets).await?;
     if let Err(e) = http::check(&resp, what, extra_retry, secrets) {
         if e.retryable
@@ -71,6 +100,31 @@ pub(crate) async fn post_json(
         return Err(e);
     }
     Ok(resp)
+}
+
+/// A header value that holds a secret (never printed by the HTTP stack's debug output).
+pub(crate) fn sensitive_header(value: &str, what: &str) -> Result<reqwest::header::HeaderValue, NotifyError> {
+    let mut v = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| NotifyError::permanent(format!("{what}: invalid characters in a credential")))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// A secret given inline or in a file (trimmed); `name` is the inline key, `name_file` the
+/// file key.
+pub(crate) fn secret_or_file(
+    ctx: &Ctx<'_>,
+    inline: &watchfire_config::Secret,
+    file: &str,
+    name: &str,
+) -> Result<String, NotifyError> {
+    if !inline.is_empty() {
+        Ok(inline.expose().to_owned())
+    } else if !file.is_empty() {
+        read_secret_file(ctx.config_dir, file, &format!("{name}_file"))
+    } else {
+        Err(NotifyError::permanent(format!("no {name} configured")))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,6 +531,22 @@ pub(crate) async fn discord(ctx: &Ctx<'_>, cfg: &DiscordConfig, client: &HttpCli
     }
     let url = secret_url(ctx, cfg.webhook_url.as_ref(), &cfg.webhook_url_file, "webhook_url")?;
     post_json(client, &url, &body, Duration::ZERO, "discord", &[], &[&url]).await?;
+    Ok(())
+}
+
+/// Microsoft Teams through a legacy Office 365 connector (upstream `notify/msteams`): a
+/// MessageCard, red when firing and green when resolved.
+pub(crate) async fn msteams(ctx: &Ctx<'_>, cfg: &MsTeamsConfig, client: &HttpClient) -> Result<(), NotifyError> {
+    let body = json!({
+        "@context": "http://schema.org/extensions",
+        "type": "MessageCard",
+        "title": ctx.render(&cfg.title)?,
+        "summary": ctx.render(&cfg.summary)?,
+        "text": ctx.render(&cfg.text)?,
+        "themeColor": if ctx.data.status == "firing" { "8C1A1A" } else { "2DC72D" },
+    });
+    let url = secret_url(ctx, cfg.webhook_url.as_ref(), &cfg.webhook_url_file, "webhook_url")?;
+    post_json(client, &url, &body, Duration::ZERO, "msteams", &[], &[&url]).await?;
     Ok(())
 }
 

@@ -1,7 +1,14 @@
 //! Watchfire's notification integrations: Alertmanager's template data model and functions
 //! ([`template`]), Watchfire's own default templates, and [`Notifiers`], the
-//! [`Notifier`](watchfire_alerting::Notifier) that delivers a notification group through
-//! webhook, Slack, PagerDuty, email, Opsgenie, Discord and Microsoft Teams (Workflows).
+//! [`Notifier`](watchfire_alerting::Notifier) that delivers a notification group through every
+//! integration Alertmanager has (webhook, email, Slack, PagerDuty, Opsgenie, Discord, Microsoft
+//! Teams in both forms, Telegram, Pushover, Webex, VictorOps, Rocket.Chat, Mattermost,
+//! incident.io, WeChat, Jira, SNS) and Watchfire's own ntfy and Gotify ([`DELIVERED`]). One
+//! module per integration, named as upstream's `notify/<kind>` packages; the older ones share
+//! [`integrations`], which also holds the helpers every HTTP integration uses.
+//!
+//! [`Notifiers::test_receiver`] sends a made-up alert through a receiver's integrations, for
+//! `watchfire notify test` and the route in [`api`] (`POST /receivers/{name}/test`).
 //!
 //! The binary builds one [`Notifiers`] from the Alertmanager [`Config`] and
 //! [`NotifyOptions`] and hands it (in an `Arc`) to the alerting subsystem; on reload it calls
@@ -14,23 +21,74 @@
 //! the notifier, using the [`FailureReason`](watchfire_alerting::FailureReason) each error
 //! carries; this crate registers none of those names again.
 
+pub mod api;
 pub mod email;
+pub mod gotify;
 pub mod http;
+pub mod incidentio;
 pub mod integrations;
+pub mod jira;
+pub mod mattermost;
+pub mod ntfy;
+pub mod pushover;
+pub mod rocketchat;
+pub mod sns;
+pub mod telegram;
 pub mod template;
+pub mod victorops;
+pub mod webex;
+pub mod wechat;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use watchfire_alerting::notify::NO_INTEGRATION;
-use watchfire_alerting::{NotificationGroup, Notifier, NotifyError};
+use watchfire_alerting::{FailureReason, NotificationGroup, Notifier, NotifyError};
 use watchfire_config::alertmanager::Config;
 use watchfire_config::alertmanager::receivers::Receiver;
 
 use crate::http::HttpClient;
 use crate::integrations::Ctx;
 use crate::template::{TemplateError, Templates};
+
+/// The integration kinds Watchfire delivers; any other configured kind fails every delivery
+/// (without retry) until it is built.
+pub const DELIVERED: &[&str] = &[
+    "webhook",
+    "email",
+    "slack",
+    "pagerduty",
+    "opsgenie",
+    "discord",
+    "msteamsv2",
+    "msteams",
+    "telegram",
+    "pushover",
+    "webex",
+    "ntfy",
+    "gotify",
+    "victorops",
+    "rocketchat",
+    "mattermost",
+    "incidentio",
+    "wechat",
+    "jira",
+    "sns",
+];
+
+/// The integration kinds of `receiver` that Watchfire cannot deliver yet (for a warning at
+/// load time), each once.
+pub fn undelivered(receiver: &Receiver) -> Vec<String> {
+    let mut out: Vec<String> = watchfire_alerting::notify::receiver_integrations(receiver)
+        .into_iter()
+        .map(|i| i.name)
+        .filter(|k| k != NO_INTEGRATION && !DELIVERED.contains(&k.as_str()))
+        .collect();
+    out.dedup();
+    out
+}
 
 /// What the notifier needs besides the configuration.
 #[derive(Clone, Debug, Default)]
@@ -42,11 +100,13 @@ pub struct NotifyOptions {
     pub external_url: String,
 }
 
-/// Building a notifier failed.
+/// Building a notifier failed, or a test named no configured receiver.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error("no receiver named {0:?}")]
+    UnknownReceiver(String),
     #[error("receiver {receiver:?}: {integration}[{index}]: {message}")]
     Client {
         receiver: String,
@@ -63,6 +123,7 @@ struct State {
     templates: Templates,
     clients: HashMap<(String, &'static str, usize), HttpClient>,
     config_dir: PathBuf,
+    wechat_tokens: wechat::TokenCache,
 }
 
 impl State {
@@ -82,23 +143,35 @@ impl State {
                 clients.insert((r.name.clone(), kind, i), client);
                 Ok::<(), Error>(())
             };
-            for (i, c) in r.webhook_configs.iter().enumerate() {
-                add("webhook", i, c.value.http_config.as_ref())?;
+            macro_rules! clients {
+                ($($kind:literal => $list:ident),* $(,)?) => {$(
+                    for (i, c) in r.$list.iter().enumerate() {
+                        add($kind, i, c.value.http_config.as_ref())?;
+                    }
+                )*};
             }
-            for (i, c) in r.slack_configs.iter().enumerate() {
-                add("slack", i, c.value.http_config.as_ref())?;
-            }
-            for (i, c) in r.pagerduty_configs.iter().enumerate() {
-                add("pagerduty", i, c.value.http_config.as_ref())?;
-            }
-            for (i, c) in r.opsgenie_configs.iter().enumerate() {
-                add("opsgenie", i, c.value.http_config.as_ref())?;
-            }
-            for (i, c) in r.discord_configs.iter().enumerate() {
-                add("discord", i, c.value.http_config.as_ref())?;
-            }
-            for (i, c) in r.msteamsv2_configs.iter().enumerate() {
-                add("msteamsv2", i, c.value.http_config.as_ref())?;
+            clients!(
+                "webhook" => webhook_configs,
+                "slack" => slack_configs,
+                "pagerduty" => pagerduty_configs,
+                "opsgenie" => opsgenie_configs,
+                "discord" => discord_configs,
+                "msteamsv2" => msteamsv2_configs,
+                "msteams" => msteams_configs,
+                "telegram" => telegram_configs,
+                "pushover" => pushover_configs,
+                "webex" => webex_configs,
+                "ntfy" => ntfy_configs,
+                "gotify" => gotify_configs,
+                "victorops" => victorops_configs,
+                "rocketchat" => rocketchat_configs,
+                "mattermost" => mattermost_configs,
+                "wechat" => wechat_configs,
+                "jira" => jira_configs,
+                "sns" => sns_configs,
+            );
+            for (i, c) in r.incidentio_configs.iter().enumerate() {
+                add("incidentio", i, Some(&incidentio::http_config(&c.value)))?;
             }
             receivers.insert(r.name.clone(), r.clone());
         }
@@ -107,6 +180,7 @@ impl State {
             templates,
             clients,
             config_dir: opts.config_dir.clone(),
+            wechat_tokens: wechat::TokenCache::default(),
         })
     }
 
@@ -123,6 +197,14 @@ impl State {
         let missing = || NotifyError::permanent(format!("receiver {receiver:?} has no {kind}[{idx}] integration"));
         let client = |k: &'static str| self.clients.get(&(receiver.to_owned(), k, idx)).ok_or_else(missing);
         let template_err = |e: TemplateError| NotifyError::permanent(format!("template: {e}"));
+        // The integrations that render with the group's own data.
+        macro_rules! deliver {
+            ($kind:literal, $list:ident, $func:path) => {{
+                let cfg = &r.$list.get(idx).ok_or_else(missing)?.value;
+                let data = self.templates.data(group).map_err(template_err)?;
+                $func(&self.ctx(&data, group), cfg, client($kind)?).await
+            }};
+        }
         match kind {
             "webhook" => {
                 let cfg = &r.webhook_configs.get(idx).ok_or_else(missing)?.value;
@@ -131,30 +213,33 @@ impl State {
                 let ctx = self.ctx(&data, group);
                 integrations::webhook(&ctx, cfg, client("webhook")?).await
             }
-            "slack" => {
-                let cfg = &r.slack_configs.get(idx).ok_or_else(missing)?.value;
-                let data = self.templates.data(group).map_err(template_err)?;
-                integrations::slack(&self.ctx(&data, group), cfg, client("slack")?).await
+            "slack" => deliver!("slack", slack_configs, integrations::slack),
+            "pagerduty" => deliver!("pagerduty", pagerduty_configs, integrations::pagerduty),
+            "opsgenie" => deliver!("opsgenie", opsgenie_configs, integrations::opsgenie),
+            "discord" => deliver!("discord", discord_configs, integrations::discord),
+            "msteamsv2" => deliver!("msteamsv2", msteamsv2_configs, integrations::msteamsv2),
+            "msteams" => deliver!("msteams", msteams_configs, integrations::msteams),
+            "telegram" => deliver!("telegram", telegram_configs, telegram::telegram),
+            "pushover" => deliver!("pushover", pushover_configs, pushover::pushover),
+            "webex" => deliver!("webex", webex_configs, webex::webex),
+            "ntfy" => deliver!("ntfy", ntfy_configs, ntfy::ntfy),
+            "gotify" => deliver!("gotify", gotify_configs, gotify::gotify),
+            "victorops" => deliver!("victorops", victorops_configs, victorops::victorops),
+            "rocketchat" => deliver!("rocketchat", rocketchat_configs, rocketchat::rocketchat),
+            "mattermost" => deliver!("mattermost", mattermost_configs, mattermost::mattermost),
+            "jira" => deliver!("jira", jira_configs, jira::jira),
+            "sns" => deliver!("sns", sns_configs, sns::sns),
+            "incidentio" => {
+                let cfg = &r.incidentio_configs.get(idx).ok_or_else(missing)?.value;
+                let truncated = integrations::max_alerts(group, cfg.max_alerts);
+                let data = self.templates.data(&truncated).map_err(template_err)?;
+                incidentio::incidentio(&self.ctx(&data, group), cfg, client("incidentio")?).await
             }
-            "pagerduty" => {
-                let cfg = &r.pagerduty_configs.get(idx).ok_or_else(missing)?.value;
+            "wechat" => {
+                let cfg = &r.wechat_configs.get(idx).ok_or_else(missing)?.value;
                 let data = self.templates.data(group).map_err(template_err)?;
-                integrations::pagerduty(&self.ctx(&data, group), cfg, client("pagerduty")?).await
-            }
-            "opsgenie" => {
-                let cfg = &r.opsgenie_configs.get(idx).ok_or_else(missing)?.value;
-                let data = self.templates.data(group).map_err(template_err)?;
-                integrations::opsgenie(&self.ctx(&data, group), cfg, client("opsgenie")?).await
-            }
-            "discord" => {
-                let cfg = &r.discord_configs.get(idx).ok_or_else(missing)?.value;
-                let data = self.templates.data(group).map_err(template_err)?;
-                integrations::discord(&self.ctx(&data, group), cfg, client("discord")?).await
-            }
-            "msteamsv2" => {
-                let cfg = &r.msteamsv2_configs.get(idx).ok_or_else(missing)?.value;
-                let data = self.templates.data(group).map_err(template_err)?;
-                integrations::msteamsv2(&self.ctx(&data, group), cfg, client("msteamsv2")?).await
+                let ctx = self.ctx(&data, group);
+                wechat::wechat(&ctx, cfg, client("wechat")?, &self.wechat_tokens, idx).await
             }
             "email" => {
                 let cfg = &r.email_configs.get(idx).ok_or_else(missing)?.value;
@@ -177,9 +262,9 @@ impl State {
     }
 }
 
-/// The notifier the alerting subsystem calls: dispatches by integration name to webhook,
-/// Slack, PagerDuty, email, Opsgenie, Discord or Microsoft Teams (Workflows, `msteamsv2`). A receiver without integrations (`none`) succeeds doing
-/// nothing; an integration kind Watchfire cannot deliver yet fails without retry.
+/// The notifier the alerting subsystem calls: dispatches by integration name to one of
+/// [`DELIVERED`]. A receiver without integrations (`none`) succeeds doing nothing; an
+/// integration kind Watchfire cannot deliver yet fails without retry.
 #[derive(Debug)]
 pub struct Notifiers {
     state: RwLock<Arc<State>>,
@@ -222,7 +307,7 @@ impl Notifier for Notifiers {
     }
 }
 
-/// The result of one integration in [`send_test`].
+/// The result of one integration in a test send ([`Notifiers::test_receiver`], [`send_test`]).
 #[derive(Debug)]
 pub struct TestResult {
     pub integration: String,
@@ -230,10 +315,61 @@ pub struct TestResult {
     pub result: Result<(), NotifyError>,
 }
 
-/// Sends a test notification to every integration of `receiver` (for
-/// `watchfire notify test --receiver NAME`): `group` is delivered once per integration, with
-/// its `receiver` and `integration` fields set accordingly. Use [`example_group`] for a
-/// made-up firing alert. Each integration is tried once, without retries.
+/// How long a test send waits for each integration by default.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Notifiers {
+    /// Sends `group` through every integration of `receiver` in the running configuration
+    /// (for `POST /api/watchfire/receivers/{name}/test`), each once, without retries, all at
+    /// once, each given at most `timeout`. `group` is delivered with its `receiver` and
+    /// `integration` fields set for each. `None` if there is no such receiver. A receiver
+    /// without integrations yields one successful `none` result: nothing is sent.
+    pub async fn test_receiver(
+        &self,
+        receiver: &str,
+        group: &NotificationGroup,
+        timeout: Duration,
+    ) -> Option<Vec<TestResult>> {
+        let state = self.current();
+        let integrations = watchfire_alerting::notify::receiver_integrations(state.receivers.get(receiver)?);
+        let mut tasks = Vec::new();
+        for integration in integrations {
+            let mut g = group.clone();
+            g.receiver = receiver.to_owned();
+            g.integration = integration.clone();
+            let state = Arc::clone(&state);
+            let receiver = receiver.to_owned();
+            let what = integration.to_string();
+            let task = tokio::spawn(async move {
+                match tokio::time::timeout(timeout, state.notify(&receiver, &g)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(NotifyError {
+                        message: format!("{what}: no answer within {timeout:?}"),
+                        retryable: true,
+                        reason: FailureReason::ContextDeadlineExceeded,
+                    }),
+                }
+            });
+            tasks.push((integration, task));
+        }
+        let mut out = Vec::new();
+        for (integration, task) in tasks {
+            let result = task
+                .await
+                .unwrap_or_else(|e| Err(NotifyError::permanent(format!("{integration}: the send failed: {e}"))));
+            out.push(TestResult {
+                integration: integration.name,
+                index: integration.index,
+                result,
+            });
+        }
+        Some(out)
+    }
+}
+
+/// Sends a test notification to every integration of `receiver` in `config` (for
+/// `watchfire notify test --receiver NAME`), as [`Notifiers::test_receiver`] does with
+/// [`TEST_TIMEOUT`]. Use [`example_group`] for a made-up firing alert.
 pub async fn send_test(
     config: &Config,
     options: NotifyOptions,
@@ -241,22 +377,10 @@ pub async fn send_test(
     group: &NotificationGroup,
 ) -> Result<Vec<TestResult>, Error> {
     let notifiers = Notifiers::new(config, options)?;
-    let Some(r) = config.receivers.iter().find(|r| r.value.name == receiver) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for integration in watchfire_alerting::notify::receiver_integrations(&r.value) {
-        let mut g = group.clone();
-        g.receiver = receiver.to_owned();
-        g.integration = integration.clone();
-        let result = notifiers.notify(receiver, &g).await;
-        out.push(TestResult {
-            integration: integration.name,
-            index: integration.index,
-            result,
-        });
-    }
-    Ok(out)
+    notifiers
+        .test_receiver(receiver, group, TEST_TIMEOUT)
+        .await
+        .ok_or_else(|| Error::UnknownReceiver(receiver.to_owned()))
 }
 
 /// A made-up firing notification group for tests: one alert `alertname="WatchfireTest"`,

@@ -481,6 +481,44 @@ impl Data {
         }
     }
 
+    /// A copy with every text value HTML-escaped (keys too), for the fields upstream renders
+    /// with `html/template` (Telegram's and Pushover's HTML modes). This engine has no
+    /// contextual escaping, so the data is escaped instead: every value a template prints is
+    /// escaped as html/template would escape it in text context, while the template's own
+    /// literal text (its markup) is left alone. Values that functions compute from escaped
+    /// data (`reReplaceAll`, `match`) see the escaped text.
+    pub fn html_escaped(&self) -> Data {
+        let kv = |k: &Kv| {
+            Kv(k.0
+                .iter()
+                .map(|(a, b)| (html_template_escape(a), html_template_escape(b)))
+                .collect())
+        };
+        let alerts = self
+            .alerts
+            .0
+            .iter()
+            .map(|a| AlertData {
+                labels: kv(&a.labels),
+                annotations: kv(&a.annotations),
+                generator_url: html_template_escape(&a.generator_url),
+                ..a.clone()
+            })
+            .collect();
+        Data {
+            receiver: html_template_escape(&self.receiver),
+            status: self.status,
+            alerts: Alerts(Arc::new(alerts)),
+            notification_reason: html_template_escape(&self.notification_reason),
+            group_labels: kv(&self.group_labels),
+            common_labels: kv(&self.common_labels),
+            common_annotations: kv(&self.common_annotations),
+            route_labels: kv(&self.route_labels),
+            external_url: html_template_escape(&self.external_url),
+            raw_route_labels: self.raw_route_labels.clone(),
+        }
+    }
+
     /// The webhook (version 4) JSON of this data.
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
@@ -598,6 +636,12 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// What Go's html/template writes for a value printed in HTML text context
+/// (`htmlEscaper`): [`html_escape`], and `+` as `&#43;`.
+pub fn html_template_escape(s: &str) -> String {
+    html_escape(s).replace('+', "&#43;")
 }
 
 /// Go's `url.QueryUnescape`.

@@ -6,6 +6,10 @@
 //! and the inheritance from `global` that upstream's `Config.UnmarshalYAML` applies
 //! ([`Integration::inherit`]). After [`super::Config::parse`] every inherited value is filled in,
 //! so a notifier reads only its own config.
+//!
+//! Beyond Alertmanager (a file using them is not a valid Alertmanager file): the receiver
+//! keys `ntfy_configs` ([`NtfyConfig`]) and `gotify_configs` ([`GotifyConfig`]), and
+//! Pushover's `api_url` ([`PushoverConfig::api_url`]).
 
 use std::collections::BTreeMap;
 
@@ -145,6 +149,12 @@ pub struct Receiver {
     pub rocketchat_configs: Vec<Spanned<RocketchatConfig>>,
     #[serde(default, deserialize_with = "integrations", skip_serializing_if = "Vec::is_empty")]
     pub mattermost_configs: Vec<Spanned<MattermostConfig>>,
+    /// Watchfire's own: notifications to an ntfy server (not in Alertmanager).
+    #[serde(default, deserialize_with = "integrations", skip_serializing_if = "Vec::is_empty")]
+    pub ntfy_configs: Vec<Spanned<NtfyConfig>>,
+    /// Watchfire's own: notifications to a Gotify server (not in Alertmanager).
+    #[serde(default, deserialize_with = "integrations", skip_serializing_if = "Vec::is_empty")]
+    pub gotify_configs: Vec<Spanned<GotifyConfig>>,
 }
 
 impl Receiver {
@@ -168,6 +178,8 @@ impl Receiver {
             + self.jira_configs.len()
             + self.rocketchat_configs.len()
             + self.mattermost_configs.len()
+            + self.ntfy_configs.len()
+            + self.gotify_configs.len()
     }
 }
 
@@ -1113,6 +1125,9 @@ impl Integration for WechatConfig {
 // ---------------------------------------------------------------------------------------------
 // Pushover
 
+/// The Pushover message API.
+pub const PUSHOVER_API_URL: &str = "https://api.pushover.net/1/messages.json";
+
 /// Notifications to Pushover.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -1120,6 +1135,10 @@ pub struct PushoverConfig {
     pub send_resolved: bool,
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
     pub http_config: Option<HttpClientConfig>,
+    /// Watchfire's own (Alertmanager has no such key): the message API to post to, for a
+    /// proxy or a test server. Default [`PUSHOVER_API_URL`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<Url>,
     #[serde(deserialize_with = "nullable", skip_serializing_if = "Secret::is_empty")]
     pub user_key: Secret,
     #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
@@ -1162,6 +1181,7 @@ impl Default for PushoverConfig {
         PushoverConfig {
             send_resolved: true,
             http_config: None,
+            api_url: None,
             user_key: Secret::default(),
             user_key_file: String::new(),
             token: Secret::default(),
@@ -2381,6 +2401,268 @@ impl Integration for MattermostConfig {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// ntfy and Gotify (Watchfire's own; Alertmanager has neither)
+
+/// The public ntfy server, the default `url` of an ntfy config.
+pub const NTFY_URL: &str = "https://ntfy.sh";
+
+/// Watchfire's own integration (Alertmanager has none): notifications to an
+/// [ntfy](https://ntfy.sh) server, published as JSON (`POST <url>` with `topic`, `title`,
+/// `message`, `priority`, `tags`, `click`, `icon`, `markdown`; see
+/// <https://docs.ntfy.sh/publish/#publish-as-json>).
+///
+/// ```yaml
+/// ntfy_configs:
+/// - url: https://ntfy.example.com        # default https://ntfy.sh
+///   topic: alerts                         # or topic_file
+///   access_token_file: /etc/watchfire/ntfy-token
+/// ```
+///
+/// * `send_resolved` (default true).
+/// * `url`: the server's base URL; the message is posted to it. Default `https://ntfy.sh`.
+/// * `topic` or `topic_file` (exactly one): the topic, rendered as a template. On a public
+///   server a topic name is effectively a password, so it is kept as a secret.
+/// * `title` [`{{ template "ntfy.default.title" . }}`], `message`
+///   [`{{ template "ntfy.default.message" . }}`]: templates. The message is cut to 4096
+///   bytes, ntfy's default message size limit (beyond it ntfy turns a message into an
+///   attachment); an empty message becomes `(no details)`.
+/// * `priority`: a template rendering to 1–5 or `min`, `low`, `default`, `high`, `max`
+///   (`urgent`); empty leaves the server's default. Default: `high` when firing, `default`
+///   when resolved.
+/// * `tags`: templates, each an ntfy tag or emoji short code; empty results are dropped.
+///   Default: `rotating_light` when firing, `white_check_mark` when resolved.
+/// * `click`: a template, the URL opened when the notification is tapped. Default: the
+///   Alertmanager URL when `--web.external-url` is set, else none.
+/// * `icon`: a template, the URL of the notification's icon.
+/// * `markdown`: the message is Markdown (default false).
+/// * `access_token` or `access_token_file`: an ntfy access token (`tk_…`), sent as
+///   `Authorization: Bearer`. Alternatively `http_config.basic_auth` or
+///   `http_config.authorization` (not together with a token).
+/// * `http_config`, `timeout` (Go duration; 0, the default, means none).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NtfyConfig {
+    pub send_resolved: bool,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub http_config: Option<HttpClientConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Secret::is_empty")]
+    pub topic: Secret,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub topic_file: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub priority: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub click: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub icon: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub markdown: bool,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Secret::is_empty")]
+    pub access_token: Secret,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub access_token_file: String,
+    #[serde(skip_serializing_if = "crate::yaml::is_default")]
+    pub timeout: GoDuration,
+}
+
+/// The default `click` of ntfy and Gotify: the Alertmanager URL, when an external URL is known.
+const CLICK_DEFAULT: &str = "{{ if .ExternalURL }}{{ template \"__alertmanagerURL\" . }}{{ end }}";
+
+impl Default for NtfyConfig {
+    fn default() -> Self {
+        NtfyConfig {
+            send_resolved: true,
+            http_config: None,
+            url: Url::parse(NTFY_URL).ok(),
+            topic: Secret::default(),
+            topic_file: String::new(),
+            title: tmpl("ntfy.default.title"),
+            message: tmpl("ntfy.default.message"),
+            priority: "{{ if eq .Status \"firing\" }}high{{ else }}default{{ end }}".into(),
+            tags: vec!["{{ if eq .Status \"firing\" }}rotating_light{{ else }}white_check_mark{{ end }}".into()],
+            click: CLICK_DEFAULT.into(),
+            icon: String::new(),
+            markdown: false,
+            access_token: Secret::default(),
+            access_token_file: String::new(),
+            timeout: GoDuration::ZERO,
+        }
+    }
+}
+
+/// Whether an HTTP client config sets an `Authorization` header (basic or otherwise).
+fn http_auth_set(h: Option<&HttpClientConfig>) -> bool {
+    h.is_some_and(|h| h.basic_auth.is_some() || h.effective_authorization().is_some())
+}
+
+impl Integration for NtfyConfig {
+    const KIND: &'static str = "ntfy";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn http_config(&self) -> Option<&HttpClientConfig> {
+        self.http_config.as_ref()
+    }
+
+    fn validate(&mut self) -> Result<(), String> {
+        if self.topic.is_empty() && self.topic_file.is_empty() {
+            return Err("one of topic or topic_file must be configured".into());
+        }
+        at_most_one(
+            !self.topic.is_empty(),
+            !self.topic_file.is_empty(),
+            "topic",
+            "topic_file",
+        )?;
+        let token = !self.access_token.is_empty() || !self.access_token_file.is_empty();
+        at_most_one(
+            !self.access_token.is_empty(),
+            !self.access_token_file.is_empty(),
+            "access_token",
+            "access_token_file",
+        )?;
+        if token && http_auth_set(self.http_config.as_ref()) {
+            return Err(
+                "access_token and access_token_file cannot be used with http_config.basic_auth or authorization".into(),
+            );
+        }
+        if self.url.is_none() {
+            self.url = Url::parse(NTFY_URL).ok();
+        }
+        Ok(())
+    }
+
+    fn inherit(&mut self, g: &GlobalConfig) -> Result<(), String> {
+        // A token of the integration's own wins over authentication in the global http_config.
+        if self.http_config.is_none() && (!self.access_token.is_empty() || !self.access_token_file.is_empty()) {
+            let mut h = g.http_config.clone();
+            h.basic_auth = None;
+            h.authorization = None;
+            h.bearer_token = None;
+            h.bearer_token_file = None;
+            self.http_config = Some(h);
+        }
+        inherit_http(&mut self.http_config, g);
+        Ok(())
+    }
+}
+
+/// Watchfire's own integration (Alertmanager has none): notifications to a
+/// [Gotify](https://gotify.net) server (`POST <url>/message` with an application token in
+/// `X-Gotify-Key`, JSON `title`, `message`, `priority`, `extras`; see
+/// <https://gotify.net/api-docs#/message/createMessage>).
+///
+/// ```yaml
+/// gotify_configs:
+/// - url: https://gotify.example.com
+///   token_file: /etc/watchfire/gotify-app-token
+/// ```
+///
+/// * `send_resolved` (default true).
+/// * `url` (required): the server's base URL; `/message` is appended to its path.
+/// * `token` or `token_file` (exactly one): the application token.
+/// * `title` [`{{ template "gotify.default.title" . }}`], `message`
+///   [`{{ template "gotify.default.message" . }}`]: templates; an empty message becomes
+///   `(no details)` (Gotify refuses empty ones).
+/// * `priority`: a template rendering to an integer (Gotify's clients: 0 silent, 1–3 quiet,
+///   4–7 with sound, 8–10 high priority). Default: 8 when firing, 4 when resolved.
+/// * `markdown`: sets `extras."client::display".contentType` to `text/markdown`.
+/// * `click`: a template, sets `extras."client::notification".click.url`. Default: the
+///   Alertmanager URL when `--web.external-url` is set, else none.
+/// * `extras`: more message extras (namespaced keys, values rendered as templates where they
+///   are strings, structured JSON when a rendered string is a JSON object or list); merged
+///   over the ones above.
+/// * `http_config`, `timeout` (Go duration; 0, the default, means none).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GotifyConfig {
+    pub send_resolved: bool,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Option::is_none")]
+    pub http_config: Option<HttpClientConfig>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Secret::is_empty")]
+    pub token: Secret,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub token_file: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub priority: String,
+    #[serde(skip_serializing_if = "is_false")]
+    pub markdown: bool,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "String::is_empty")]
+    pub click: String,
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "BTreeMap::is_empty")]
+    pub extras: BTreeMap<String, Value>,
+    #[serde(skip_serializing_if = "crate::yaml::is_default")]
+    pub timeout: GoDuration,
+}
+
+impl Default for GotifyConfig {
+    fn default() -> Self {
+        GotifyConfig {
+            send_resolved: true,
+            http_config: None,
+            url: None,
+            token: Secret::default(),
+            token_file: String::new(),
+            title: tmpl("gotify.default.title"),
+            message: tmpl("gotify.default.message"),
+            priority: "{{ if eq .Status \"firing\" }}8{{ else }}4{{ end }}".into(),
+            markdown: false,
+            click: CLICK_DEFAULT.into(),
+            extras: BTreeMap::new(),
+            timeout: GoDuration::ZERO,
+        }
+    }
+}
+
+impl Integration for GotifyConfig {
+    const KIND: &'static str = "gotify";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn http_config(&self) -> Option<&HttpClientConfig> {
+        self.http_config.as_ref()
+    }
+
+    fn validate(&mut self) -> Result<(), String> {
+        if self.url.is_none() {
+            return Err("missing url in gotify_config".into());
+        }
+        if self.token.is_empty() && self.token_file.is_empty() {
+            return Err("one of token or token_file must be configured".into());
+        }
+        at_most_one(
+            !self.token.is_empty(),
+            !self.token_file.is_empty(),
+            "token",
+            "token_file",
+        )
+    }
+
+    fn inherit(&mut self, g: &GlobalConfig) -> Result<(), String> {
+        inherit_http(&mut self.http_config, g);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2390,6 +2672,62 @@ mod tests {
         assert_eq!(canonical_header_key("subject"), "Subject");
         assert_eq!(canonical_header_key("in-reply-TO"), "In-Reply-To");
         assert_eq!(canonical_header_key("x header"), "x header");
+    }
+
+    fn parse(receiver_yaml: &str) -> Result<crate::alertmanager::Config, String> {
+        let src = format!("route: {{receiver: r}}\nreceivers:\n- name: r\n{receiver_yaml}");
+        crate::alertmanager::Config::parse(&src, std::path::Path::new("am.yml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ntfy_config_defaults_and_checks() {
+        let c = parse("  ntfy_configs:\n  - topic: alerts\n").unwrap();
+        let n = &c.receivers[0].value.ntfy_configs[0].value;
+        assert!(n.send_resolved);
+        assert_eq!(n.url.as_ref().unwrap().as_str(), NTFY_URL);
+        assert_eq!(n.title, "{{ template \"ntfy.default.title\" . }}");
+        assert_eq!(n.tags.len(), 1);
+        assert!(n.http_config.is_some(), "the global http_config is inherited");
+
+        let err = |y: &str| parse(y).unwrap_err();
+        assert!(err("  ntfy_configs:\n  - topic: a\n    topik: b\n").contains("topik"));
+        assert!(err("  ntfy_configs:\n  - url: http://n\n").contains("one of topic or topic_file must be configured"));
+        assert!(err("  ntfy_configs:\n  - {topic: a, topic_file: /f}\n").contains("at most one of topic & topic_file"));
+        assert!(
+            err("  ntfy_configs:\n  - {topic: a, access_token: t, http_config: {basic_auth: {username: u}}}\n")
+                .contains("cannot be used with http_config")
+        );
+        assert!(err("  ntfy_configs:\n  - {topic: a, url: 'ftp://x'}\n").contains("unsupported scheme"));
+
+        // A token of its own does not combine with authentication from the global http_config.
+        let c = parse("  ntfy_configs:\n  - {topic: a, access_token: tk_x}\nglobal:\n  http_config: {basic_auth: {username: u}}\n")
+            .unwrap();
+        let h = c.receivers[0].value.ntfy_configs[0].value.http_config.as_ref().unwrap();
+        assert!(h.basic_auth.is_none());
+    }
+
+    #[test]
+    fn gotify_config_defaults_and_checks() {
+        let c = parse("  gotify_configs:\n  - {url: 'https://g.example', token: t, send_resolved: false}\n").unwrap();
+        let g = &c.receivers[0].value.gotify_configs[0].value;
+        assert!(!g.send_resolved);
+        assert_eq!(g.message, "{{ template \"gotify.default.message\" . }}");
+        assert_eq!(c.receivers[0].value.integration_count(), 1);
+        let err = |y: &str| parse(y).unwrap_err();
+        assert!(err("  gotify_configs:\n  - {token: t}\n").contains("missing url in gotify_config"));
+        assert!(err("  gotify_configs:\n  - {url: 'http://g'}\n").contains("one of token or token_file"));
+        assert!(err("  gotify_configs:\n  - {url: 'http://g', token: t, token_file: f}\n").contains("at most one"));
+        assert!(err("  gotify_configs:\n  - {url: 'http://g', token: t, prio: 1}\n").contains("prio"));
+        assert!(err("  gotify_configs:\n  -\n").contains("missing gotify config"));
+    }
+
+    #[test]
+    fn pushover_api_url_is_optional() {
+        let c = parse("  pushover_configs:\n  - {user_key: u, token: t, api_url: 'http://127.0.0.1:1/x'}\n").unwrap();
+        let p = &c.receivers[0].value.pushover_configs[0].value;
+        assert_eq!(p.api_url.as_ref().unwrap().as_str(), "http://127.0.0.1:1/x");
+        let c = parse("  pushover_configs:\n  - {user_key: u, token: t}\n").unwrap();
+        assert!(c.receivers[0].value.pushover_configs[0].value.api_url.is_none());
     }
 
     #[test]
