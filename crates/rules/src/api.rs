@@ -14,11 +14,21 @@ use watchfire_model::{Labels, Matcher, Timestamp};
 use crate::manager::{Manager, lock};
 use crate::rule::{Alert, Rule};
 
-/// The routes `/rules` and `/alerts` (GET and POST for `/rules`, as upstream).
+/// The routes `/rules`, `/alerts` (GET and POST for `/rules`, as upstream) and
+/// `/alertmanagers`.
 pub fn router(manager: Manager) -> Router {
     Router::new()
         .route("/rules", get(rules_handler).post(rules_handler))
         .route("/alerts", get(alerts_handler).post(alerts_handler))
+        .route("/alertmanagers", get(alertmanagers_handler))
+        .with_state(manager)
+}
+
+/// Watchfire's own rule endpoints, mounted under `/api/watchfire`: `POST /rules/backtest`
+/// (see [`crate::backtest`] and [`backtest_handler`]).
+pub fn watchfire_router(manager: Manager) -> Router {
+    Router::new()
+        .route("/rules/backtest", axum::routing::post(backtest_handler))
         .with_state(manager)
 }
 
@@ -244,6 +254,244 @@ fn parse_go_bool(v: &str) -> Option<bool> {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
+    }
+}
+
+/// Upstream `/api/v1/alertmanagers`: the external Alertmanagers, never the built-in one.
+async fn alertmanagers_handler(State(manager): State<Manager>) -> Response {
+    let ams = manager.alertmanagers();
+    let list = |urls: Vec<String>| Value::Array(urls.into_iter().map(|url| json!({ "url": url })).collect());
+    success(json!({
+        "activeAlertmanagers": list(ams.active),
+        "droppedAlertmanagers": list(ams.dropped),
+    }))
+}
+
+/// A backtest request, from a form or a JSON object.
+#[derive(Debug, Default)]
+struct BacktestRequest {
+    /// Rule files as (name, YAML text); empty: the loaded rules.
+    files: Vec<(String, String)>,
+    group: Option<String>,
+    rule: Option<String>,
+    file: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+    repeat_interval: Option<String>,
+    flap_window: Option<String>,
+}
+
+/// A JSON scalar as the text a form would carry.
+fn json_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl BacktestRequest {
+    fn from_json(body: &str) -> Result<BacktestRequest, String> {
+        let v: Value = serde_json::from_str(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+        let obj = v.as_object().ok_or("the JSON body must be an object")?;
+        let mut req = BacktestRequest::default();
+        let field = |k: &str| -> Result<Option<String>, String> {
+            match obj.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => json_text(v)
+                    .map(Some)
+                    .ok_or_else(|| format!("invalid parameter {k:?}: must be a string or a number")),
+            }
+        };
+        req.group = field("group")?;
+        req.rule = field("rule")?;
+        req.file = field("file")?;
+        req.from = field("from")?.or(field("start")?);
+        req.to = field("to")?.or(field("end")?);
+        req.step = field("step")?;
+        req.repeat_interval = field("repeat_interval")?;
+        req.flap_window = field("flap_window")?;
+        match obj.get("rules") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(text)) => req.files.push(("<rules>".to_owned(), text.clone())),
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(text) => req.files.push((format!("<rules {}>", i + 1), text.clone())),
+                        Value::Object(o) => {
+                            let content = o.get("content").and_then(Value::as_str).ok_or_else(|| {
+                                format!("invalid parameter \"rules\": item {} has no \"content\" string", i + 1)
+                            })?;
+                            let name = o
+                                .get("name")
+                                .and_then(Value::as_str)
+                                .map_or_else(|| format!("<rules {}>", i + 1), str::to_owned);
+                            req.files.push((name, content.to_owned()));
+                        }
+                        _ => return Err("invalid parameter \"rules\": items must be strings or objects".to_owned()),
+                    }
+                }
+            }
+            Some(_) => return Err("invalid parameter \"rules\": must be a string or a list".to_owned()),
+        }
+        Ok(req)
+    }
+
+    /// The range, step and notification model asked for.
+    fn options(&self, now: Timestamp) -> Result<crate::backtest::Options, String> {
+        use crate::backtest::{parse_duration, parse_time};
+        let time = |name: &str, v: &Option<String>| -> Result<Option<Timestamp>, String> {
+            v.as_deref()
+                .map(|s| parse_time(s, now))
+                .transpose()
+                .map_err(|e| format!("invalid parameter {name:?}: {e}"))
+        };
+        let duration = |name: &str, v: &Option<String>| -> Result<Option<i64>, String> {
+            v.as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| format!("invalid parameter {name:?}: {e}"))
+        };
+        let from = time("from", &self.from)?.ok_or("missing parameter \"from\"")?;
+        let to = time("to", &self.to)?.unwrap_or(now);
+        let mut opts = crate::backtest::Options::new(from, to);
+        opts.step_ms = duration("step", &self.step)?;
+        if opts.step_ms == Some(0) {
+            return Err("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer".to_owned());
+        }
+        if let Some(r) = duration("repeat_interval", &self.repeat_interval)? {
+            opts.repeat_interval_ms = r;
+        }
+        if let Some(f) = duration("flap_window", &self.flap_window)? {
+            opts.flap_window_ms = f;
+        }
+        Ok(opts)
+    }
+
+    fn from_form(form: &[(String, String)]) -> BacktestRequest {
+        let first = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let names: Vec<&String> = form.iter().filter(|(n, _)| n == "name").map(|(_, v)| v).collect();
+        let files = form
+            .iter()
+            .filter(|(n, _)| n == "rules")
+            .enumerate()
+            .map(|(i, (_, text))| {
+                let name = names.get(i).map_or_else(
+                    || {
+                        if i == 0 {
+                            "<rules>".to_owned()
+                        } else {
+                            format!("<rules {}>", i + 1)
+                        }
+                    },
+                    |n| n.to_string(),
+                );
+                (name, text.clone())
+            })
+            .collect();
+        BacktestRequest {
+            files,
+            group: first("group"),
+            rule: first("rule"),
+            file: first("file"),
+            from: first("from").or_else(|| first("start")),
+            to: first("to").or_else(|| first("end")),
+            step: first("step"),
+            repeat_interval: first("repeat_interval"),
+            flap_window: first("flap_window"),
+        }
+    }
+}
+
+fn internal(msg: String) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({"status": "error", "errorType": "internal", "error": msg})),
+    )
+        .into_response()
+}
+
+/// `POST /api/watchfire/rules/backtest`: replays alerting rules over the stored history.
+///
+/// Parameters, as form fields or a JSON object:
+/// * `rules`: rule file text (YAML); in JSON also a list of texts or of
+///   `{"name": ..., "content": ...}` objects; form fields may repeat, with a parallel `name`.
+///   Without it, the loaded rules are backtested.
+/// * `group`, `rule`, `file`: keep only the groups of that name (and file), and in them only
+///   the alerting rule of that name; recording rules of kept groups are always evaluated.
+/// * `from` (or `start`, required), `to` (or `end`, default now): RFC 3339, Unix seconds,
+///   `now` or relative to now (`-6h`).
+/// * `step`: evaluate every group at this step instead of at its interval.
+/// * `repeat_interval` (default 4h, 0 for none), `flap_window` (default 1h): the notification
+///   model.
+///
+/// The answer is `{"status": "success", "data": <backtest::Report>}`, or a `bad_data` error.
+pub async fn backtest_handler(
+    State(manager): State<Manager>,
+    RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    let req = if is_json {
+        match BacktestRequest::from_json(&body) {
+            Ok(r) => r,
+            Err(e) => return bad_data(e),
+        }
+    } else {
+        let mut form = parse_query(raw.as_deref());
+        form.extend(parse_query(Some(&body)));
+        BacktestRequest::from_form(&form)
+    };
+    // Whole seconds, so relative times print without milliseconds.
+    let now = manager.now_ms().div_euclid(1000) * 1000;
+    let opts = match req.options(now) {
+        Ok(o) => o,
+        Err(e) => return bad_data(e),
+    };
+
+    let (source, group_opts) = manager.backtest_source().await;
+    // The rule groups to run: from the request's files, else from the loaded rules.
+    let mut configs: Vec<(String, watchfire_config::rules::RuleGroup)> = Vec::new();
+    if req.files.is_empty() {
+        for g in manager.rule_groups() {
+            let g = lock(&g);
+            configs.push((g.file().to_owned(), g.config().clone()));
+        }
+    } else {
+        let mut errors = Vec::new();
+        for (name, text) in &req.files {
+            match crate::validate::parse_rule_file(text, std::path::Path::new(name)) {
+                Ok(f) => configs.extend(f.groups.into_iter().map(|g| (name.clone(), g.value))),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if !errors.is_empty() {
+            return bad_data(errors.join("\n"));
+        }
+    }
+    let selected = crate::backtest::select(configs, req.file.as_deref(), req.group.as_deref(), req.rule.as_deref());
+    let mut groups = Vec::with_capacity(selected.len());
+    for (file, config) in &selected {
+        match crate::Group::new(std::path::Path::new(file), config, &group_opts) {
+            Ok(g) => groups.push(g),
+            Err(e) => return bad_data(e),
+        }
+    }
+    if groups.is_empty() {
+        return bad_data("no alerting rules match the request".to_owned());
+    }
+    match tokio::task::spawn_blocking(move || crate::backtest::run(groups, &source, &opts)).await {
+        Ok(Ok(report)) => match serde_json::to_value(&report) {
+            Ok(v) => success(v),
+            Err(e) => internal(e.to_string()),
+        },
+        Ok(Err(e)) => bad_data(e.to_string()),
+        Err(e) => internal(format!("backtest failed: {e}")),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct EvalContext {
     pub for_grace_period_ms: i64,
     /// Metrics to update, if any.
     pub metrics: Option<Arc<RuleMetrics>>,
+    /// Whether failed evaluations and template expansions are logged (backtests, which run
+    /// thousands of evaluations, report them instead).
+    pub log_failures: bool,
 }
 
 impl std::fmt::Debug for EvalContext {
@@ -64,6 +67,7 @@ impl EvalContext {
             outage_tolerance_ms: 3_600_000,
             for_grace_period_ms: 600_000,
             metrics: None,
+            log_failures: true,
         }
     }
 }
@@ -181,6 +185,11 @@ impl Group {
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The configuration the group was built from.
+    pub fn config(&self) -> &watchfire_config::rules::RuleGroup {
+        &self.config
     }
 
     /// How long the last evaluation took.
@@ -302,7 +311,9 @@ impl Group {
             let result = self.rules[i].eval(ts, offset, ctx, self.limit);
             match result {
                 Err(e) => {
-                    tracing::warn!(group = %self.name, rule = %self.rules[i].name(), err = %e, "evaluating rule failed");
+                    if ctx.log_failures {
+                        tracing::warn!(group = %self.name, rule = %self.rules[i].name(), err = %e, "evaluating rule failed");
+                    }
                     let st = self.rules[i].status_mut();
                     st.health = crate::Health::Bad;
                     st.last_error = Some(e);

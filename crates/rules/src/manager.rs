@@ -81,10 +81,15 @@ struct State {
     groups: BTreeMap<String, GroupHandle>,
     restored: bool,
     ctx: EvalContext,
+    /// The global `evaluation_interval` and `rule_query_offset` of the last update (ms).
+    default_interval_ms: i64,
+    default_query_offset_ms: i64,
 }
 
 struct Inner {
     metrics: Arc<RuleMetrics>,
+    /// Where alerts go, for the list of Alertmanagers.
+    sender: Option<Arc<dyn Sender>>,
     state: tokio::sync::Mutex<State>,
     /// Snapshot of the groups for readers (the API), sorted by file then name.
     snapshot: Mutex<Vec<Arc<Mutex<Group>>>>,
@@ -116,41 +121,18 @@ fn system_now_ms() -> Timestamp {
         .map_or(0, |d| d.as_millis() as Timestamp)
 }
 
-/// Checks that a template parses with the alert definitions prepended.
-fn check_template(text: &str) -> Result<(), String> {
-    use watchfire_template::prometheus::{ALERT_TEMPLATE_DEFS, Context, functions};
-    let ctx = Context {
-        query: None,
-        timestamp_ms: 0,
-        external_url: String::new(),
-    };
-    watchfire_template::Template::new("__alert")
-        .funcs(functions(&ctx))
-        .parse(&format!("{ALERT_TEMPLATE_DEFS}{text}"))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
 /// Reads, checks and builds the groups of `files` (upstream `LoadGroups`), all errors listed.
 pub fn load_groups(files: &[PathBuf], opts: &GroupOptions) -> Result<Vec<Group>, Vec<String>> {
     let mut groups = Vec::new();
     let mut errors = Vec::new();
     for path in files {
-        let file = match watchfire_config::rules::RuleFile::load(path) {
+        let file = match crate::validate::load_rule_file(path) {
             Ok(f) => f,
             Err(e) => {
                 errors.push(e.to_string());
                 continue;
             }
         };
-        let checked = file.validate_with(
-            |e| watchfire_promql::parse_expr(e).map(|_| ()).map_err(|e| e.to_string()),
-            check_template,
-        );
-        if let Err(e) = checked {
-            errors.push(e.to_string());
-            continue;
-        }
         for g in &file.groups {
             match Group::new(path, &g.value, opts) {
                 Ok(g) => groups.push(g),
@@ -180,7 +162,10 @@ impl Manager {
                     groups: BTreeMap::new(),
                     restored: false,
                     ctx,
+                    default_interval_ms: GroupOptions::default().default_interval_ms,
+                    default_query_offset_ms: 0,
                 }),
+                sender: opts.sender.clone(),
                 snapshot: Mutex::new(Vec::new()),
                 start_wall_ms,
                 start_instant: Instant::now(),
@@ -245,6 +230,8 @@ impl Manager {
         let new_groups = load_groups(files, &opts).map_err(LoadError::Rules)?;
         state.restored = true;
         state.ctx.external_labels = external_labels;
+        state.default_interval_ms = interval_ms;
+        state.default_query_offset_ms = query_offset_ms;
         let mut old = std::mem::take(&mut state.groups);
         let mut groups = BTreeMap::new();
         for mut newg in new_groups {
@@ -317,6 +304,35 @@ impl Manager {
     /// The groups, sorted by file then name.
     pub fn rule_groups(&self) -> Vec<Arc<Mutex<Group>>> {
         lock(&self.inner.snapshot).clone()
+    }
+
+    /// The Alertmanagers alerts are sent to (`/api/v1/alertmanagers`).
+    pub fn alertmanagers(&self) -> crate::sender::DiscoveredAlertmanagers {
+        self.inner
+            .sender
+            .as_ref()
+            .map(|s| s.alertmanagers())
+            .unwrap_or_default()
+    }
+
+    /// What a backtest reads (the storage, never written, the engine, the external labels and
+    /// URL) and how its groups are built (the global interval and query offset).
+    pub async fn backtest_source(&self) -> (crate::backtest::Source, GroupOptions) {
+        let state = self.inner.state.lock().await;
+        let storage: Arc<dyn watchfire_storage::Queryable> = state.ctx.storage.clone();
+        (
+            crate::backtest::Source {
+                storage,
+                engine: state.ctx.engine.clone(),
+                external_labels: state.ctx.external_labels.clone(),
+                external_url: state.ctx.external_url.clone(),
+            },
+            GroupOptions {
+                default_interval_ms: state.default_interval_ms,
+                default_query_offset_ms: state.default_query_offset_ms,
+                should_restore: false,
+            },
+        )
     }
 
     fn start_group(&self, group: Group, ctx: EvalContext) -> GroupHandle {

@@ -408,7 +408,9 @@ impl AlertingRule {
             let expand = |text: &str| match expand_alert(&self.name, text, &data, &tctx) {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(alert = %self.name, err = %e, "expanding alert template failed");
+                    if ctx.log_failures {
+                        tracing::warn!(alert = %self.name, err = %e, "expanding alert template failed");
+                    }
                     format!("<error expanding template: {e}>")
                 }
             };

@@ -1,11 +1,13 @@
-//! Sending alerts (upstream `rules/manager.go SendAlerts` and the `notifier` package).
+//! Sending alerts (upstream `rules/manager.go SendAlerts`); external Alertmanagers are in
+//! [`crate::notifier`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use watchfire_config::prometheus::RelabelConfig;
 use watchfire_model::{Labels, LabelsBuilder, Timestamp};
 
+use crate::notifier::HttpSender;
 use crate::rule::Alert;
 
 /// An alert as sent to Alertmanager. Times are ms since the epoch.
@@ -88,6 +90,20 @@ pub fn table_link_for_expression(expr: &str) -> String {
 /// Where evaluated alerts go (upstream's notifier `Send`).
 pub trait Sender: Send + Sync {
     fn send(&self, alerts: Vec<OutgoingAlert>);
+
+    /// The external Alertmanagers this sender posts to, and those relabeling dropped.
+    fn alertmanagers(&self) -> DiscoveredAlertmanagers {
+        DiscoveredAlertmanagers::default()
+    }
+}
+
+/// The URLs of external Alertmanagers (`/api/v1/alertmanagers`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiscoveredAlertmanagers {
+    /// Where alerts are POSTed.
+    pub active: Vec<String>,
+    /// Discovered, then dropped by `relabel_configs` (their URLs before relabeling).
+    pub dropped: Vec<String>,
 }
 
 /// The notifier's preparation: external labels are added where missing, then
@@ -164,137 +180,6 @@ impl Sender for AlertingSender {
     }
 }
 
-/// One external Alertmanager.
-#[derive(Clone, Debug)]
-pub struct AlertmanagerTarget {
-    /// The full URL alerts are POSTed to (`…/api/v2/alerts`).
-    pub url: String,
-    /// That Alertmanager set's `alert_relabel_configs`.
-    pub alert_relabel_configs: Vec<RelabelConfig>,
-    pub timeout: std::time::Duration,
-}
-
-impl AlertmanagerTarget {
-    /// The targets of an `alertmanagers` entry's `static_configs`.
-    pub fn from_static(config: &watchfire_config::prometheus::AlertmanagerConfig) -> Vec<AlertmanagerTarget> {
-        let prefix = config.path_prefix.trim_end_matches('/');
-        config
-            .static_configs
-            .iter()
-            .flat_map(|s| s.targets.iter())
-            .map(|addr| AlertmanagerTarget {
-                url: format!("{}://{addr}{prefix}/api/v2/alerts", config.scheme),
-                alert_relabel_configs: config.alert_relabel_configs.clone(),
-                timeout: config.timeout.to_std(),
-            })
-            .collect()
-    }
-}
-
-const QUEUE_CAPACITY: usize = 10_000;
-const MAX_BATCH: usize = 256;
-
-struct Queue {
-    alerts: Mutex<VecDeque<OutgoingAlert>>,
-    notify: tokio::sync::Notify,
-    dropped: std::sync::atomic::AtomicU64,
-}
-
-/// Sends to external Alertmanagers over API v2: a queue of up to 10000 alerts (the oldest
-/// are dropped on overflow), batches of 256 POSTed to every target. Needs a tokio runtime.
-#[derive(Clone)]
-pub struct HttpSender {
-    queue: Arc<Queue>,
-    external_labels: Labels,
-    relabel: Vec<RelabelConfig>,
-}
-
-impl std::fmt::Debug for HttpSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpSender")
-            .field("external_labels", &self.external_labels)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpSender {
-    /// Starts the sending task on the current tokio runtime.
-    pub fn spawn(
-        targets: Vec<AlertmanagerTarget>,
-        external_labels: Labels,
-        relabel: Vec<RelabelConfig>,
-        client: reqwest::Client,
-    ) -> HttpSender {
-        let queue = Arc::new(Queue {
-            alerts: Mutex::new(VecDeque::new()),
-            notify: tokio::sync::Notify::new(),
-            dropped: Default::default(),
-        });
-        let q = queue.clone();
-        tokio::spawn(async move {
-            loop {
-                let batch: Vec<OutgoingAlert> = {
-                    let mut guard = q.alerts.lock().unwrap_or_else(|e| e.into_inner());
-                    let n = guard.len().min(MAX_BATCH);
-                    guard.drain(..n).collect()
-                };
-                if batch.is_empty() {
-                    q.notify.notified().await;
-                    continue;
-                }
-                for t in &targets {
-                    let alerts: Vec<serde_json::Value> = batch
-                        .iter()
-                        .filter_map(|a| {
-                            let labels = RelabelConfig::process(&a.labels, &t.alert_relabel_configs)?;
-                            let mut a = a.clone();
-                            a.labels = labels;
-                            Some(a.to_json())
-                        })
-                        .collect();
-                    if alerts.is_empty() {
-                        continue;
-                    }
-                    let res = client.post(&t.url).timeout(t.timeout).json(&alerts).send().await;
-                    match res {
-                        Ok(r) if r.status().is_success() => {}
-                        Ok(r) => tracing::error!(url = %t.url, status = %r.status(), "error sending alerts"),
-                        Err(e) => tracing::error!(url = %t.url, err = %e, "error sending alerts"),
-                    }
-                }
-            }
-        });
-        HttpSender {
-            queue,
-            external_labels,
-            relabel,
-        }
-    }
-
-    /// Alerts dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.queue.dropped.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Sender for HttpSender {
-    fn send(&self, alerts: Vec<OutgoingAlert>) {
-        let alerts = relabel_alerts(alerts, &self.external_labels, &self.relabel);
-        {
-            let mut q = self.queue.alerts.lock().unwrap_or_else(|e| e.into_inner());
-            q.extend(alerts);
-            let over = q.len().saturating_sub(QUEUE_CAPACITY);
-            if over > 0 {
-                q.drain(..over);
-                self.queue
-                    .dropped
-                    .fetch_add(over as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        self.queue.notify.notify_one();
-    }
-}
-
 /// A sender that keeps what it is given, for tests and tools.
 #[derive(Clone, Debug, Default)]
 pub struct RecordingSender {
@@ -347,6 +232,11 @@ impl Sender for SharedSender {
             s.send(alerts);
         }
     }
+
+    fn alertmanagers(&self) -> DiscoveredAlertmanagers {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+        current.map(|s| s.alertmanagers()).unwrap_or_default()
+    }
 }
 
 /// Sends to several senders (the in-process Alertmanager and external ones).
@@ -368,16 +258,28 @@ impl Sender for FanoutSender {
             last.send(alerts);
         }
     }
+
+    fn alertmanagers(&self) -> DiscoveredAlertmanagers {
+        let mut out = DiscoveredAlertmanagers::default();
+        for s in &self.0 {
+            let more = s.alertmanagers();
+            out.active.extend(more.active);
+            out.dropped.extend(more.dropped);
+        }
+        out
+    }
 }
 
 /// The senders a `prometheus.yml` asks for: the in-process Alertmanager (when given) and an
-/// [`HttpSender`] for the `static_configs` targets of `alerting.alertmanagers`, all with the
-/// global external labels and `alert_relabel_configs`. Must be called inside a tokio runtime
-/// when external Alertmanagers are configured.
+/// [`HttpSender`] for the Alertmanager sets of `alerting.alertmanagers` (relative paths in
+/// them are relative to `config_dir`), all with the global external labels and
+/// `alert_relabel_configs`. Must be called inside a tokio runtime when external Alertmanagers
+/// are configured. The in-process Alertmanager is not listed by
+/// [`Sender::alertmanagers`], as upstream lists only configured ones.
 pub fn senders_for_config(
     config: &watchfire_config::prometheus::Config,
+    config_dir: &std::path::Path,
     alerting: Option<Arc<watchfire_alerting::Alerting>>,
-    client: reqwest::Client,
 ) -> FanoutSender {
     let external = config.global.external_labels.clone();
     let relabel = config.alerting.alert_relabel_configs.clone();
@@ -385,14 +287,13 @@ pub fn senders_for_config(
     if let Some(a) = alerting {
         senders.push(Arc::new(AlertingSender::new(a, external.clone(), relabel.clone())));
     }
-    let targets: Vec<AlertmanagerTarget> = config
-        .alerting
-        .alertmanagers
-        .iter()
-        .flat_map(AlertmanagerTarget::from_static)
-        .collect();
-    if !targets.is_empty() {
-        senders.push(Arc::new(HttpSender::spawn(targets, external, relabel, client)));
+    if !config.alerting.alertmanagers.is_empty() {
+        senders.push(Arc::new(HttpSender::start(
+            &config.alerting.alertmanagers,
+            config_dir,
+            external,
+            relabel,
+        )));
     }
     FanoutSender(senders)
 }
