@@ -22,7 +22,7 @@ declare -A allowed=(
   [watchfire-notify]="watchfire-model watchfire-config watchfire-template watchfire-alerting"
   [watchfire-proto]=""
   [watchfire-remote]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-textparse watchfire-promql watchfire-proto"
-  [watchfire-rules]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-promql watchfire-template watchfire-alerting"
+  [watchfire-rules]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-promql watchfire-template watchfire-alerting watchfire-discovery"
 )
 # Crates that may use tokio and HTTP but must keep to their allowed Watchfire dependencies.
 async_crates=(watchfire-discovery watchfire-scrape watchfire-alerting watchfire-notify watchfire-remote watchfire-rules)

@@ -108,7 +108,8 @@ fn check_rules_rejects_bad_templates_and_counts_duplicates() {
     let (code, _, err) = run(&["check", "rules", bad.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("rules.yml:4:") && err.contains("summary") && err.contains("labelz"),
+        // The template's own line (promtool gives no position for template errors).
+        err.contains("rules.yml:7:20:") && err.contains("summary") && err.contains("labelz"),
         "{err}"
     );
 
@@ -170,5 +171,68 @@ fn default_rules_check_and_pass_their_unit_tests_in_both_tools() {
     assert!(
         out.contains("job_name: node") && out.contains("alert: Watchdog") && out.contains("receiver: default"),
         "{out}"
+    );
+}
+
+/// `watchfire notify test`: one webhook answers, one is refused; an unknown receiver is a
+/// configuration error.
+#[test]
+fn notify_test_reports_each_integration() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Headers, then the body up to Content-Length.
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req).to_lowercase();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len || n == 0 {
+                    break;
+                }
+            }
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&req).into_owned()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let am = write(
+        dir.path(),
+        "am.yml",
+        &format!(
+            "route:\n  receiver: team\nreceivers:\n  - name: team\n    webhook_configs:\n      - url: http://127.0.0.1:{port}/hook\n      - url: http://127.0.0.1:1/refused\n"
+        ),
+    );
+    let am = am.to_str().unwrap();
+    let (code, out, err) = run(&["notify", "test", "--receiver", "team", "--alertmanager.config.file", am]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("webhook[0]: OK"), "{out}");
+    assert!(err.contains("webhook[1]: FAILED"), "{err}");
+    let req = server.join().unwrap();
+    assert!(req.starts_with("POST /hook HTTP/1.1"), "{req}");
+    assert!(req.contains("\"alertname\":\"WatchfireTest\""), "{req}");
+
+    let (code, _, err) = run(&[
+        "notify",
+        "test",
+        "--receiver",
+        "nobody",
+        "--alertmanager.config.file",
+        am,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no receiver named \"nobody\"") && err.contains("team"),
+        "{err}"
     );
 }

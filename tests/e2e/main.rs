@@ -5,8 +5,10 @@
 //! binary first and passes its path in `CARGO_BIN_EXE_watchfire`.
 
 mod alerting;
+mod alertmanagers;
 mod api;
 mod api_diff;
+mod backtest;
 mod cli;
 mod scrape;
 mod server;

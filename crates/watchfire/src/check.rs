@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use watchfire_config::{alertmanager, prometheus, rules, web};
+use watchfire_config::{alertmanager, prometheus, web};
 
 use crate::cli::CheckCommand;
 
@@ -28,9 +28,7 @@ fn indent(text: &str) -> String {
 
 /// Checks one rule file; prints promtool's lines and returns success and the rule count.
 fn check_rule_file(path: &Path) -> Result<usize, String> {
-    let file = rules::RuleFile::load(path).map_err(|e| e.to_string())?;
-    file.validate_with(crate::run::check_expression, crate::run::check_template)
-        .map_err(|e| e.to_string())?;
+    let file = watchfire_rules::load_rule_file(path).map_err(|e| e.to_string())?;
     let dups = file.duplicate_rules();
     if !dups.is_empty() {
         // promtool's layout for checkDuplicates findings.

@@ -79,6 +79,28 @@ pub struct ServerArgs {
     #[arg(long = "storage.tsdb.retention.size", value_name = "SIZE")]
     pub retention_size: Option<String>,
 
+    /// Compress the WAL with Snappy (on by default; --no-storage.tsdb.wal-compression turns it
+    /// off). A WAL written either way is read either way.
+    #[arg(
+        long = "storage.tsdb.wal-compression",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        overrides_with = "no_wal_compression"
+    )]
+    pub wal_compression: bool,
+
+    /// The negated form of --storage.tsdb.wal-compression, as Prometheus' flags have.
+    #[arg(
+        long = "no-storage.tsdb.wal-compression",
+        hide = true,
+        overrides_with = "wal_compression"
+    )]
+    pub no_wal_compression: bool,
+
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
@@ -97,6 +119,9 @@ pub enum Command {
     /// Run tests, as promtool does.
     #[command(subcommand)]
     Test(TestCommand),
+    /// Work with rules: `rules backtest` replays alerting rules over stored history.
+    #[command(subcommand)]
+    Rules(crate::backtest_cmd::RulesCommand),
     /// Work with the Alertmanager routing tree, as amtool's `config routes` does.
     #[command(subcommand)]
     Routes(RoutesCommand),
@@ -104,6 +129,40 @@ pub enum Command {
     /// alertmanager.yml), to start your own from.
     #[command(name = "print-default-config")]
     PrintDefaultConfig,
+    /// Send notifications by hand, to check receivers.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+/// `watchfire notify ...`
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a made-up firing alert (alertname="WatchfireTest") through every integration of a
+    /// receiver, once each, and report each one. Exits 0 when all succeeded, 1 when one
+    /// failed, 2 when the configuration cannot be loaded or has no such receiver.
+    Test(NotifyTestArgs),
+}
+
+/// `watchfire notify test`
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The receiver to test.
+    #[arg(long, value_name = "NAME")]
+    pub receiver: String,
+
+    /// The Alertmanager configuration file, as given to the server. Without it, the embedded
+    /// default.
+    #[arg(long = "alertmanager.config.file", value_name = "FILE")]
+    pub alertmanager_config_file: Option<PathBuf>,
+
+    /// The URL under which Watchfire is externally reachable, as given to the server (the
+    /// templates' .ExternalURL, used in links).
+    #[arg(long = "web.external-url", value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// How long to wait for each integration.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: watchfire_model::Duration,
 }
 
 /// `watchfire routes ...`
@@ -165,4 +224,33 @@ pub enum CheckCommand {
         #[arg(required = true, value_name = "CONFIG-FILES")]
         files: Vec<PathBuf>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// Every form Prometheus' (kingpin) boolean flag accepts; the last one given wins.
+    #[test]
+    fn wal_compression_flag_forms() {
+        let on = |args: &[&str]| {
+            let cli = Cli::try_parse_from(std::iter::once("watchfire").chain(args.iter().copied())).unwrap();
+            cli.server.wal_compression && !cli.server.no_wal_compression
+        };
+        assert!(on(&[]));
+        assert!(on(&["--storage.tsdb.wal-compression"]));
+        assert!(on(&["--storage.tsdb.wal-compression=true"]));
+        assert!(!on(&["--storage.tsdb.wal-compression=false"]));
+        assert!(!on(&["--no-storage.tsdb.wal-compression"]));
+        assert!(on(&[
+            "--no-storage.tsdb.wal-compression",
+            "--storage.tsdb.wal-compression"
+        ]));
+        assert!(!on(&[
+            "--storage.tsdb.wal-compression",
+            "--no-storage.tsdb.wal-compression"
+        ]));
+    }
 }

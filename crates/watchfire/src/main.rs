@@ -1,10 +1,12 @@
 //! The `watchfire` binary: command line, logging, wiring of the crates, configuration
 //! reloads, signals. It is thin glue; the work happens in the library crates.
 
+mod backtest_cmd;
 mod check;
 mod cli;
 mod host;
 mod logging;
+mod notify_cmd;
 mod process_metrics;
 mod routes_cmd;
 mod run;
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
     }
     match &cli.command {
         Some(cli::Command::Check(c)) => check::run(c),
+        Some(cli::Command::Rules(c)) => backtest_cmd::run(c),
+        Some(cli::Command::Notify(c)) => notify_cmd::run(c),
         Some(cli::Command::PrintDefaultConfig) => {
             let me = run::SelfAddress {
                 host_port: "localhost:9090".into(),

@@ -26,30 +26,6 @@ pub const DEFAULT_RULES: &str = include_str!("default/rules.yml");
 /// The embedded default alertmanager.yml, used when no `--alertmanager.config.file` is given.
 pub const DEFAULT_ALERTMANAGER_CONFIG: &str = include_str!("default/alertmanager.yml");
 
-/// Checks a PromQL expression from a rule file.
-pub fn check_expression(expr: &str) -> Result<(), String> {
-    watchfire_promql::parse_expr(expr)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// Checks an alerting rule's label or annotation template as promtool does: the alert
-/// variables' definitions prepended, parsed with Prometheus' function set (which makes calls of
-/// unknown functions and undefined variables errors).
-pub fn check_template(text: &str) -> Result<(), String> {
-    use watchfire_template::prometheus::{ALERT_TEMPLATE_DEFS, Context, functions};
-    let ctx = Context {
-        query: None,
-        timestamp_ms: 0,
-        external_url: String::new(),
-    };
-    watchfire_template::Template::new("__alert")
-        .funcs(functions(&ctx))
-        .parse(&format!("{ALERT_TEMPLATE_DEFS}{text}"))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
 /// Everything loaded from the configuration files; replaced as a whole on a good reload.
 #[derive(Debug)]
 pub struct Loaded {
@@ -118,8 +94,8 @@ fn load_all(args: &ServerArgs, me: &SelfAddress) -> anyhow::Result<Loaded> {
     };
     let mut rule_files = vec![];
     for path in prometheus.rule_file_paths(&dir)? {
-        let file = rules::RuleFile::load(&path)?;
-        file.validate_with(check_expression, check_template)?;
+        // Structure, expressions and templates, with errors at their line and column.
+        let file = watchfire_rules::load_rule_file(&path)?;
         rule_files.push((path, file));
     }
     let (alertmanager, alertmanager_is_default) = match &args.alertmanager_config_file {
@@ -335,6 +311,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     for corrupt in &report.corrupted_blocks {
         error!(block = ?corrupt, "a corrupt block was moved aside; its data is not served");
     }
+    if let Some(c) = &report.wal_corruption {
+        warn!(segment = c.segment, offset = c.offset, reason = %c.reason, "the WAL's corrupt tail was cut off; later records were lost");
+    }
+    if let Some(d) = &report.chunk_damage {
+        warn!(file = d.file, offset = d.offset, reason = %d.reason, "a damaged head chunk file was cut off; its samples were replayed from the WAL");
+    }
     info!(path = %args.tsdb_path.display(), series = db.head().num_series(), blocks = db.blocks().len(), "Storage opened");
     let db = Arc::new(db);
     let maintenance = tokio::spawn(maintain_periodically(db.clone()));
@@ -437,11 +419,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         delayed_name_removal: false,
         ..Default::default()
     });
-    let http_client = reqwest::Client::new();
     let rule_sender = watchfire_rules::SharedSender::new(Some(Arc::new(watchfire_rules::senders_for_config(
         &state.read().expect("config lock is never poisoned").prometheus,
+        &config_dir,
         Some(alerting.clone()),
-        http_client.clone(),
     ))));
     let rules = {
         let mut opts = watchfire_rules::ManagerOptions::new(ingest.clone(), engine.clone());
@@ -456,6 +437,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     rules.run();
     let subsystems = Subsystems {
+        db: db.clone(),
         scrape: scrape.clone(),
         discovery: &discovery,
         remote_write: remote_write.clone(),
@@ -463,7 +445,6 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         alerting: alerting.clone(),
         rules: rules.clone(),
         rule_sender: rule_sender.clone(),
-        http_client: http_client.clone(),
         config_dir: config_dir.clone(),
     };
     let reload_state = Arc::new(RwLock::new(crate::status::ReloadState {
@@ -515,7 +496,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         axum::Router::new()
             .nest("/api/v1", api_v1)
             .nest("/api/v2", alerting.router())
-            .nest("/api/watchfire", alerting.history_router())
+            .nest(
+                "/api/watchfire",
+                alerting
+                    .history_router()
+                    .merge(watchfire_notify::api::router(notifiers.clone()))
+                    .merge(watchfire_rules::api::watchfire_router(rules.clone())),
+            )
             .nest("/api/v1", watchfire_rules::api::router(rules.clone()))
             .merge(remote_routes(
                 &args,
@@ -602,6 +589,8 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let _ = feeder.await;
     maintenance.abort();
     let _ = maintenance.await;
+    // It holds a reference to the database (for reloads).
+    drop(subsystems);
     // The server is gone, so this should be the last reference; if a request task still holds
     // one, dropping it flushes what it can and the WAL covers the rest on the next start.
     match Arc::try_unwrap(db) {
@@ -639,11 +628,6 @@ fn tsdb_options(args: &ServerArgs, config: &promcfg::Config) -> anyhow::Result<w
     if retention.percentage > 0.0 {
         warn!("storage.tsdb.retention.percentage is not supported yet and has no effect");
     }
-    if !config.storage.tsdb.out_of_order_time_window.is_zero() {
-        warn!(
-            "storage.tsdb.out_of_order_time_window is not supported yet: out-of-order samples are rejected and counted"
-        );
-    }
     let defaults = watchfire_tsdb::Options::default();
     Ok(watchfire_tsdb::Options {
         // Upstream: 15 days when neither limit is set; only a size limit when only size is set.
@@ -653,6 +637,11 @@ fn tsdb_options(args: &ServerArgs, config: &promcfg::Config) -> anyhow::Result<w
             (None, None) => defaults.retention_time,
         },
         retention_size: size.map_or(0, |b| b.max(0) as u64),
+        wal_compression: args.wal_compression && !args.no_wal_compression,
+        head: watchfire_tsdb::HeadOptions {
+            out_of_order_time_window: config.storage.tsdb.out_of_order_time_window.as_millis(),
+            ..defaults.head
+        },
         ..defaults
     })
 }
@@ -730,23 +719,8 @@ impl watchfire_web::api::Admin for Admin {
 /// fail (visibly, in the notification history and `alertmanager_notifications_failed_total`).
 fn warn_undelivered(config: &alertmanager::Config) {
     for r in &config.receivers {
-        let r = &r.value;
-        for (kind, n) in [
-            ("wechat", r.wechat_configs.len()),
-            ("pushover", r.pushover_configs.len()),
-            ("victorops", r.victorops_configs.len()),
-            ("sns", r.sns_configs.len()),
-            ("telegram", r.telegram_configs.len()),
-            ("webex", r.webex_configs.len()),
-            ("msteams", r.msteams_configs.len()),
-            ("jira", r.jira_configs.len()),
-            ("rocketchat", r.rocketchat_configs.len()),
-            ("mattermost", r.mattermost_configs.len()),
-            ("incidentio", r.incidentio_configs.len()),
-        ] {
-            if n > 0 {
-                warn!(receiver = %r.name, integration = kind, "this integration is not supported yet: its notifications will fail");
-            }
+        for kind in watchfire_notify::undelivered(&r.value) {
+            warn!(receiver = %r.value.name, integration = %kind, "this integration is not supported yet: its notifications will fail");
         }
     }
 }
@@ -809,6 +783,7 @@ fn remote_routes(
 
 /// The running subsystems a reload applies a new configuration to.
 struct Subsystems<'a> {
+    db: Arc<watchfire_tsdb::Db>,
     scrape: Arc<watchfire_scrape::Manager>,
     discovery: &'a watchfire_discovery::Manager,
     remote_write: Arc<watchfire_remote::WriteStorage>,
@@ -816,15 +791,16 @@ struct Subsystems<'a> {
     alerting: Arc<watchfire_alerting::Alerting>,
     rules: watchfire_rules::Manager,
     rule_sender: watchfire_rules::SharedSender,
-    http_client: reqwest::Client,
     config_dir: PathBuf,
 }
 
-/// Applies a loaded configuration: scrape, then discovery (as upstream), remote write,
-/// notifications and the Alertmanager, then rules. Each step refuses bad input before
-/// changing anything it owns; the first error stops the reload.
+/// Applies a loaded configuration: the storage's out-of-order window, scrape, then discovery
+/// (as upstream), remote write, notifications and the Alertmanager, then rules. Each step
+/// refuses bad input before changing anything it owns; the first error stops the reload.
 async fn apply_reload(new: &Loaded, s: &Subsystems<'_>) -> Result<(), String> {
     let p = &new.prometheus;
+    // First, as upstream's reloaders start with the TSDB's `ApplyConfig`.
+    s.db.set_out_of_order_time_window(p.storage.tsdb.out_of_order_time_window.as_millis());
     s.scrape
         .apply_config(p)
         .await
@@ -842,8 +818,8 @@ async fn apply_reload(new: &Loaded, s: &Subsystems<'_>) -> Result<(), String> {
     warn_undelivered(&new.alertmanager);
     s.rule_sender.set(Some(Arc::new(watchfire_rules::senders_for_config(
         p,
+        &s.config_dir,
         Some(s.alerting.clone()),
-        s.http_client.clone(),
     ))));
     s.rules
         .apply_config(p, &s.config_dir)
