@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -641,50 +641,11 @@ enum SendError {
     Fatal(ErrorText),
 }
 
-/// A credential or header value read from the config or a file at each request.
-#[derive(Clone, Debug)]
-enum Source {
-    Literal(String),
-    File(PathBuf),
-}
-
-impl Source {
-    fn new(literal: Option<&str>, file: Option<&str>, dir: &Path) -> Option<Source> {
-        match (literal, file) {
-            (Some(s), _) => Some(Source::Literal(s.to_owned())),
-            (None, Some(f)) => Some(Source::File(resolve(dir, f))),
-            (None, None) => None,
-        }
-    }
-
-    fn read(&self) -> Result<String, String> {
-        match self {
-            Source::Literal(s) => Ok(s.clone()),
-            Source::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| format!("unable to read {}: {e}", p.display())),
-        }
-    }
-}
-
-fn resolve(dir: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
-}
-
-#[derive(Clone, Debug)]
-enum Auth {
-    None,
-    Basic(Source, Option<Source>),
-    Header(String, Option<Source>),
-}
-
 /// The HTTP client of one queue.
 #[derive(Debug)]
 struct Client {
-    http: reqwest::Client,
+    http: watchfire_http::HttpClient,
     url: String,
-    auth: Auth,
     headers: Vec<(HeaderName, HeaderValue)>,
     proto: ProtobufMessage,
 }
@@ -696,80 +657,11 @@ impl Client {
             name: name.clone(),
             message,
         };
-        let hc = cfg.http_client();
-        let tls = &hc.tls_config;
-        if hc.oauth2.is_some() {
-            return Err(fail("oauth2 is not supported yet".into()));
-        }
-        if tls.server_name.is_some() || tls.ca_ref.is_some() || tls.cert_ref.is_some() || tls.key_ref.is_some() {
-            return Err(fail("tls_config server_name and *_ref are not supported yet".into()));
-        }
-        let mut b = reqwest::Client::builder()
-            .timeout(cfg.remote_timeout.to_std())
-            .user_agent(USER_AGENT);
-        let pem = |inline: Option<&str>, file: Option<&str>| -> Result<Option<Vec<u8>>, SenderError> {
-            match Source::new(inline, file, dir) {
-                None => Ok(None),
-                Some(s) => s.read().map(|s| Some(s.into_bytes())).map_err(&fail),
-            }
+        let options = watchfire_http::Options {
+            user_agent: Some(USER_AGENT.to_owned()),
+            timeout: Some(cfg.remote_timeout.to_std()),
         };
-        if let Some(ca) = pem(tls.ca.as_deref(), tls.ca_file.as_deref())? {
-            for c in reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| fail(format!("invalid CA: {e}")))? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let cert = pem(tls.cert.as_deref(), tls.cert_file.as_deref())?;
-        let key = pem(tls.key.as_ref().map(|k| k.expose()), tls.key_file.as_deref())?;
-        if let (Some(mut cert), Some(key)) = (cert, key) {
-            cert.push(b'\n');
-            cert.extend_from_slice(&key);
-            b = b.identity(
-                reqwest::Identity::from_pem(&cert).map_err(|e| fail(format!("invalid client certificate: {e}")))?,
-            );
-        }
-        if tls.insecure_skip_verify {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        b = b.redirect(if hc.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        });
-        if let Some(p) = &hc.proxy_url {
-            b = b.proxy(reqwest::Proxy::all(p).map_err(|e| fail(format!("invalid proxy_url: {e}")))?);
-        } else if !hc.proxy_from_environment {
-            b = b.no_proxy();
-        }
-        if !hc.enable_http2 {
-            b = b.http1_only();
-        }
-        let http = b.build().map_err(|e| fail(e.to_string()))?;
-        let auth = if let Some(ba) = &hc.basic_auth {
-            Auth::Basic(
-                Source::new(Some(&ba.username), ba.username_file.as_deref(), dir)
-                    .map(|s| match (&ba.username_file, s) {
-                        (Some(f), _) if ba.username.is_empty() => Source::File(resolve(dir, f)),
-                        (_, s) => s,
-                    })
-                    .unwrap_or(Source::Literal(String::new())),
-                Source::new(
-                    ba.password.as_ref().map(|p| p.expose()),
-                    ba.password_file.as_deref(),
-                    dir,
-                ),
-            )
-        } else if let Some(a) = hc.effective_authorization() {
-            Auth::Header(
-                a.kind.clone(),
-                Source::new(
-                    a.credentials.as_ref().map(|c| c.expose()),
-                    a.credentials_file.as_deref(),
-                    dir,
-                ),
-            )
-        } else {
-            Auth::None
-        };
+        let http = watchfire_http::HttpClient::with_options(&cfg.http_client(), dir, &options).map_err(&fail)?;
         let mut headers = Vec::new();
         for (k, v) in &cfg.headers {
             let n = HeaderName::from_bytes(k.as_bytes()).map_err(|e| fail(format!("header {k:?}: {e}")))?;
@@ -779,7 +671,6 @@ impl Client {
         Ok(Client {
             http,
             url: cfg.url.to_string(),
-            auth,
             headers,
             proto: cfg.protobuf_message,
         })
@@ -797,28 +688,13 @@ impl Client {
         let mut req = self
             .http
             .post(&self.url)
+            .map_err(fatal)?
             .header(header::CONTENT_ENCODING, "snappy")
             .header(header::CONTENT_TYPE, ct)
             .header("X-Prometheus-Remote-Write-Version", version)
             .body(body.to_vec());
         if attempt > 0 {
             req = req.header("Retry-Attempt", attempt.to_string());
-        }
-        match &self.auth {
-            Auth::None => {}
-            Auth::Basic(u, p) => {
-                let p = p.as_ref().map(Source::read).transpose().map_err(fatal)?;
-                req = req.basic_auth(u.read().map_err(fatal)?, p);
-            }
-            Auth::Header(kind, c) => {
-                let c = c
-                    .as_ref()
-                    .map(Source::read)
-                    .transpose()
-                    .map_err(fatal)?
-                    .unwrap_or_default();
-                req = req.header(header::AUTHORIZATION, format!("{kind} {c}"));
-            }
         }
         for (n, v) in &self.headers {
             req = req.header(n.clone(), v.clone());
