@@ -16,16 +16,17 @@ declare -A allowed=(
   [watchfire-storage]="watchfire-model"
   [watchfire-tsdb]="watchfire-model watchfire-storage"
   [watchfire-hostmetrics]="watchfire-model watchfire-textparse"
-  [watchfire-discovery]="watchfire-model watchfire-config"
-  [watchfire-scrape]="watchfire-model watchfire-config watchfire-storage watchfire-textparse watchfire-discovery"
+  [watchfire-http]="watchfire-model watchfire-config"
+  [watchfire-discovery]="watchfire-model watchfire-config watchfire-http"
+  [watchfire-scrape]="watchfire-model watchfire-config watchfire-storage watchfire-textparse watchfire-discovery watchfire-http"
   [watchfire-alerting]="watchfire-model watchfire-config watchfire-template"
-  [watchfire-notify]="watchfire-model watchfire-config watchfire-template watchfire-alerting"
+  [watchfire-notify]="watchfire-model watchfire-config watchfire-template watchfire-alerting watchfire-http"
   [watchfire-proto]=""
-  [watchfire-remote]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-textparse watchfire-promql watchfire-proto"
-  [watchfire-rules]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-promql watchfire-template watchfire-alerting watchfire-discovery"
+  [watchfire-remote]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-textparse watchfire-promql watchfire-proto watchfire-http"
+  [watchfire-rules]="watchfire-model watchfire-config watchfire-storage watchfire-tsdb watchfire-promql watchfire-template watchfire-alerting watchfire-discovery watchfire-http"
 )
 # Crates that may use tokio and HTTP but must keep to their allowed Watchfire dependencies.
-async_crates=(watchfire-discovery watchfire-scrape watchfire-alerting watchfire-notify watchfire-remote watchfire-rules)
+async_crates=(watchfire-http watchfire-discovery watchfire-scrape watchfire-alerting watchfire-notify watchfire-remote watchfire-rules)
 sync_only=(watchfire-proto watchfire-hostmetrics watchfire-model watchfire-config watchfire-textparse watchfire-template watchfire-promql watchfire-storage watchfire-tsdb)
 
 fail=0

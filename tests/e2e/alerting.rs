@@ -85,7 +85,10 @@ fn amtool_alerts_group_into_a_recorded_notification_and_survive_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (webhook, deliveries) = webhook_receiver();
     write(dir.path(), "am.yml", &am_config(&webhook));
-    let args = ["--alertmanager.config.file=am.yml"];
+    // An explicit, empty Prometheus config: no default rules (their Watchdog alert would reach
+    // the webhook too).
+    write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let args = ["--alertmanager.config.file=am.yml", "--config.file=prometheus.yml"];
     let silence_id;
     {
         let server = Server::start(dir.path(), &args);

@@ -2,226 +2,43 @@
 //! `http_config` (prometheus/common `NewClientFromConfig`), the POST with per-request timeout,
 //! and upstream's retry classification (`notify.Retrier`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
 use watchfire_alerting::{FailureReason, NotifyError};
-use watchfire_config::http::{HttpClientConfig, TlsVersion};
+use watchfire_config::http::HttpClientConfig;
 
 /// The `User-Agent` every integration sends.
 pub const USER_AGENT: &str = concat!("Alertmanager/", env!("CARGO_PKG_VERSION"), " (Watchfire)");
 
-#[derive(Clone)]
-enum Source {
-    Literal(String),
-    File(PathBuf),
-}
+/// A configured HTTP client ([`watchfire_http::HttpClient`] with the integrations'
+/// `User-Agent`). Cheap to clone; its `Debug` shows no credentials.
+#[derive(Clone, Debug)]
+pub struct HttpClient(watchfire_http::HttpClient);
 
-impl Source {
-    fn read(&self) -> Result<String, String> {
-        match self {
-            Source::Literal(s) => Ok(s.clone()),
-            Source::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| format!("unable to read {}: {e}", p.display())),
-        }
-    }
-}
-
-#[derive(Clone)]
-enum Auth {
-    None,
-    Basic { username: Source, password: Option<Source> },
-    Header { kind: String, credentials: Option<Source> },
-}
-
-/// A configured HTTP client. Cheap to clone. Its `Debug` shows no credentials.
-#[derive(Clone)]
-pub struct HttpClient {
-    client: reqwest::Client,
-    auth: Auth,
-    headers: Vec<(HeaderName, Vec<Source>)>,
-}
-
-impl std::fmt::Debug for HttpClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let auth = match self.auth {
-            Auth::None => "none",
-            Auth::Basic { .. } => "basic",
-            Auth::Header { .. } => "authorization",
-        };
-        f.debug_struct("HttpClient")
-            .field("auth", &auth)
-            .field(
-                "headers",
-                &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-/// Resolves a relative path against the configuration directory.
-pub fn resolve(dir: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
-}
-
-fn read_pem(dir: &Path, inline: Option<&str>, file: Option<&str>) -> Result<Option<Vec<u8>>, String> {
-    match (inline, file) {
-        (Some(s), _) => Ok(Some(s.as_bytes().to_vec())),
-        (None, Some(f)) => {
-            let path = resolve(dir, f);
-            std::fs::read(&path)
-                .map(Some)
-                .map_err(|e| format!("unable to read {}: {e}", path.display()))
-        }
-        (None, None) => Ok(None),
-    }
-}
+pub use watchfire_http::resolve;
 
 impl HttpClient {
-    /// Builds the client; `dir` is where relative file paths are taken from.
+    /// Builds the client from an integration's `http_config` (the defaults when absent);
+    /// `dir` is where relative file paths are taken from.
     pub fn new(cfg: Option<&HttpClientConfig>, dir: &Path) -> Result<HttpClient, String> {
         let default = HttpClientConfig::default();
-        let cfg = cfg.unwrap_or(&default);
-        if cfg.oauth2.is_some() {
-            return Err("oauth2 is not supported yet".into());
-        }
-        let tls = &cfg.tls_config;
-        if tls.server_name.is_some() {
-            return Err("tls_config.server_name is not supported yet".into());
-        }
-        if tls.ca_ref.is_some() || tls.cert_ref.is_some() || tls.key_ref.is_some() {
-            return Err("tls_config *_ref secrets are not supported yet".into());
-        }
-        let mut builder = reqwest::Client::builder().user_agent(USER_AGENT);
-        if let Some(ca) = read_pem(dir, tls.ca.as_deref(), tls.ca_file.as_deref())? {
-            for cert in reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| format!("invalid CA: {e}"))? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let cert = read_pem(dir, tls.cert.as_deref(), tls.cert_file.as_deref())?;
-        let key = read_pem(dir, tls.key.as_ref().map(|k| k.expose()), tls.key_file.as_deref())?;
-        if let (Some(mut cert), Some(key)) = (cert, key) {
-            cert.push(b'\n');
-            cert.extend_from_slice(&key);
-            let id = reqwest::Identity::from_pem(&cert).map_err(|e| format!("invalid client certificate: {e}"))?;
-            builder = builder.identity(id);
-        }
-        if tls.insecure_skip_verify {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        let version = |v: TlsVersion| match v {
-            TlsVersion::TLS10 => reqwest::tls::Version::TLS_1_0,
-            TlsVersion::TLS11 => reqwest::tls::Version::TLS_1_1,
-            TlsVersion::TLS12 => reqwest::tls::Version::TLS_1_2,
-            TlsVersion::TLS13 => reqwest::tls::Version::TLS_1_3,
+        let options = watchfire_http::Options {
+            user_agent: Some(USER_AGENT.to_owned()),
+            timeout: None,
         };
-        if let Some(v) = tls.min_version {
-            builder = builder.min_tls_version(version(v));
-        }
-        if let Some(v) = tls.max_version {
-            builder = builder.max_tls_version(version(v));
-        }
-        builder = builder.redirect(if cfg.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        });
-        if cfg.proxy_from_environment {
-            // reqwest's default: HTTP_PROXY, HTTPS_PROXY, NO_PROXY.
-        } else if let Some(url) = &cfg.proxy_url {
-            let mut proxy = reqwest::Proxy::all(url).map_err(|e| format!("invalid proxy_url: {e}"))?;
-            if let Some(no) = &cfg.no_proxy {
-                proxy = proxy.no_proxy(reqwest::NoProxy::from_string(no));
-            }
-            builder = builder.proxy(proxy);
-        } else {
-            builder = builder.no_proxy();
-        }
-        if !cfg.proxy_connect_header.is_empty() {
-            return Err("proxy_connect_header is not supported yet".into());
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
-        let auth = if let Some(b) = &cfg.basic_auth {
-            if b.username_ref.is_some() || b.password_ref.is_some() {
-                return Err("basic_auth *_ref secrets are not supported yet".into());
-            }
-            Auth::Basic {
-                username: match &b.username_file {
-                    Some(f) => Source::File(resolve(dir, f)),
-                    None => Source::Literal(b.username.clone()),
-                },
-                password: match (&b.password, &b.password_file) {
-                    (Some(p), _) => Some(Source::Literal(p.expose().to_owned())),
-                    (None, Some(f)) => Some(Source::File(resolve(dir, f))),
-                    (None, None) => None,
-                },
-            }
-        } else if let Some(a) = cfg.effective_authorization() {
-            if a.credentials_ref.is_some() {
-                return Err("authorization credentials_ref is not supported yet".into());
-            }
-            Auth::Header {
-                kind: a.kind.clone(),
-                credentials: match (&a.credentials, &a.credentials_file) {
-                    (Some(c), _) => Some(Source::Literal(c.expose().to_owned())),
-                    (None, Some(f)) => Some(Source::File(resolve(dir, f))),
-                    (None, None) => None,
-                },
-            }
-        } else {
-            Auth::None
-        };
-        let mut headers = Vec::new();
-        for (name, h) in &cfg.http_headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name:?}: {e}"))?;
-            let mut sources: Vec<Source> = h.values.iter().map(|v| Source::Literal(v.clone())).collect();
-            sources.extend(h.secrets.iter().map(|s| Source::Literal(s.expose().to_owned())));
-            sources.extend(h.files.iter().map(|f| Source::File(resolve(dir, f))));
-            headers.push((name, sources));
-        }
-        Ok(HttpClient { client, auth, headers })
+        watchfire_http::HttpClient::with_options(cfg.unwrap_or(&default), dir, &options).map(HttpClient)
     }
 
-    /// Whether the config already sets an `Authorization` header.
+    /// Whether the config already sets credentials.
     pub fn has_auth(&self) -> bool {
-        !matches!(self.auth, Auth::None)
+        self.0.has_auth()
     }
 
-    /// A request with the configured authentication and headers.
+    /// A request with the configured authentication and headers; an unreadable credential
+    /// is a permanent failure.
     pub fn request(&self, method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder, NotifyError> {
-        let perm = |m: String| NotifyError::permanent(m);
-        let mut req = self.client.request(method, url);
-        match &self.auth {
-            Auth::None => {}
-            Auth::Basic { username, password } => {
-                let password = password.as_ref().map(Source::read).transpose().map_err(perm)?;
-                req = req.basic_auth(username.read().map_err(perm)?, password);
-            }
-            Auth::Header { kind, credentials } => {
-                let credentials = credentials
-                    .as_ref()
-                    .map(Source::read)
-                    .transpose()
-                    .map_err(perm)?
-                    .unwrap_or_default();
-                let mut value = HeaderValue::from_str(&format!("{kind} {credentials}"))
-                    .map_err(|_| perm("invalid authorization header".into()))?;
-                value.set_sensitive(true);
-                req = req.header(reqwest::header::AUTHORIZATION, value);
-            }
-        }
-        for (name, sources) in &self.headers {
-            for s in sources {
-                let v = s.read().map_err(perm)?;
-                let mut v = HeaderValue::from_str(&v).map_err(|_| perm(format!("invalid value for header {name}")))?;
-                v.set_sensitive(true);
-                req = req.header(name, v);
-            }
-        }
-        Ok(req)
+        self.0.request(method, url).map_err(NotifyError::permanent)
     }
 }
 

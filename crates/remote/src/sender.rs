@@ -10,7 +10,7 @@
 //!
 //! Per queue: external labels are added to each series (the series' own labels win), then
 //! `write_relabel_configs` run; a dropped or emptied series is counted as dropped. Series are
-//! hashed onto `min_shards` shards (no dynamic resharding yet), each a bounded channel of
+//! hashed onto shards, each a bounded channel of
 //! `queue_config.capacity` samples and a task that sends a batch when it holds
 //! `max_samples_per_send` samples or `batch_send_deadline` after its first sample. A batch is
 //! POSTed as a snappy `prometheus.WriteRequest` (or `io.prometheus.write.v2.Request` with
@@ -20,21 +20,30 @@
 //! `authorization`/bearer tokens, TLS (CA, client certificate, `insecure_skip_verify`) and
 //! `headers` come from the entry's HTTP client settings.
 //!
+//! Resharding follows upstream's `calculateDesiredShards`: every 10 s the queue compares the
+//! rate samples come in with the time it takes to send one (exponentially weighted rates), adds
+//! 5% of the backlog per second, and moves between `min_shards` and `max_shards` when the
+//! answer is more than 30% away from the current count — not while sends are failing, and not
+//! downwards while more than 10 s behind. Samples are hashed onto the new shards at once, but
+//! the new shards start sending only after the old ones have sent everything they held, so a
+//! series' samples still leave in order.
+//!
 //! [`WriteStorage::apply_config`] is the reload: entries whose config and external labels are
 //! unchanged keep their queue (and its pending samples); changed or removed entries are
 //! stopped (their shards send what they hold once, without retrying) and new ones started.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue, StatusCode, header};
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use watchfire_config::prometheus::{ProtobufMessage, RelabelConfig, RemoteWriteConfig};
 use watchfire_model::{Labels, Timestamp};
 use watchfire_proto::{prompb, write_v2};
@@ -68,6 +77,9 @@ struct SenderMetrics {
     samples_pending: IntGaugeVec,
     bytes_total: IntCounterVec,
     shards: IntGaugeVec,
+    shards_desired: GaugeVec,
+    shards_min: IntGaugeVec,
+    shards_max: IntGaugeVec,
     highest_sent: GaugeVec,
     batch_duration: HistogramVec,
 }
@@ -123,6 +135,28 @@ impl SenderMetrics {
         )
         .expect("valid metric");
         reg(Box::new(shards.clone()));
+        let int_gauge = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), L).expect("valid metric");
+            reg(Box::new(g.clone()));
+            g
+        };
+        let shards_min = int_gauge(
+            "prometheus_remote_storage_shards_min",
+            "The minimum number of shards that the queue is allowed to run.",
+        );
+        let shards_max = int_gauge(
+            "prometheus_remote_storage_shards_max",
+            "The maximum number of shards that the queue is allowed to run.",
+        );
+        let shards_desired = GaugeVec::new(
+            Opts::new(
+                "prometheus_remote_storage_shards_desired",
+                "The number of shards that the queues shard calculation wants to run based on the rate of samples in vs. samples out.",
+            ),
+            L,
+        )
+        .expect("valid metric");
+        reg(Box::new(shards_desired.clone()));
         let highest_sent = GaugeVec::new(
             Opts::new(
                 "prometheus_remote_storage_queue_highest_sent_timestamp_seconds",
@@ -166,6 +200,9 @@ impl SenderMetrics {
             samples_pending,
             bytes_total,
             shards,
+            shards_desired,
+            shards_min,
+            shards_max,
             highest_sent,
             batch_duration,
         }
@@ -194,18 +231,28 @@ pub struct WriteStorage {
     active: AtomicUsize,
     metrics: SenderMetrics,
     runtime: tokio::runtime::Handle,
+    reshard_interval: Duration,
 }
+
+/// How often a queue reconsiders its number of shards (upstream's `shardUpdateDuration`).
+pub const RESHARD_INTERVAL: Duration = Duration::from_secs(10);
 
 impl WriteStorage {
     /// Remote write storage with no queues; its metrics are registered in `registry` when
     /// given. Must be called inside a tokio runtime, which runs the shards.
     pub fn new(registry: Option<&Registry>) -> Result<Arc<Self>, SenderError> {
+        Self::with_reshard_interval(registry, RESHARD_INTERVAL)
+    }
+
+    /// [`WriteStorage::new`] with another resharding interval (tests use a short one).
+    pub fn with_reshard_interval(registry: Option<&Registry>, interval: Duration) -> Result<Arc<Self>, SenderError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SenderError::NoRuntime)?;
         Ok(Arc::new(WriteStorage {
             queues: Mutex::new(Vec::new()),
             active: AtomicUsize::new(0),
             metrics: SenderMetrics::new(registry),
             runtime,
+            reshard_interval: interval,
         }))
     }
 
@@ -245,6 +292,7 @@ impl WriteStorage {
                     client,
                     self.metrics.clone(),
                     &self.runtime,
+                    self.reshard_interval,
                 )),
                 (None, None) => {}
             }
@@ -294,6 +342,112 @@ impl Drop for WriteStorage {
     }
 }
 
+/// What the resharding decision reads, counted by the queue and its shards.
+#[derive(Debug, Default)]
+struct Flow {
+    /// Samples handed to the queue.
+    data_in: AtomicU64,
+    /// Samples sent successfully.
+    data_out: AtomicU64,
+    /// Samples dropped (relabeling, full queue, too old).
+    data_dropped: AtomicU64,
+    /// Time spent sending batches, retries included, in nanoseconds.
+    out_nanos: AtomicU64,
+    /// When a batch was last sent successfully (Unix ms).
+    last_send_ms: AtomicI64,
+    /// The newest sample timestamp handed to the queue and the newest one sent (ms).
+    highest_in_ms: AtomicI64,
+    highest_sent_ms: AtomicI64,
+}
+
+/// Upstream's `ewmaRate`: events per second, smoothed with weight 0.2.
+#[derive(Debug, Default)]
+struct Ewma {
+    rate: f64,
+    init: bool,
+}
+
+impl Ewma {
+    fn tick(&mut self, events: u64, interval: Duration) -> f64 {
+        let instant = events as f64 / interval.as_secs_f64();
+        if self.init {
+            self.rate += 0.2 * (instant - self.rate);
+        } else if events > 0 {
+            self.init = true;
+            self.rate = instant;
+        }
+        self.rate
+    }
+}
+
+/// The rates one queue's resharding keeps between ticks, with the counter values of the last.
+#[derive(Debug, Default)]
+struct Rates {
+    data_in: Ewma,
+    data_out: Ewma,
+    dropped: Ewma,
+    out_nanos: Ewma,
+    last: [u64; 4],
+}
+
+impl Rates {
+    /// Upstream's `calculateDesiredShards`: the unrounded desired number and how far behind
+    /// the queue is (seconds), or `None` when nothing has been sent (no basis to decide on).
+    fn desired(&mut self, flow: &Flow, interval: Duration) -> Option<(f64, f64)> {
+        let now = [
+            flow.data_in.load(Ordering::Relaxed),
+            flow.data_out.load(Ordering::Relaxed),
+            flow.data_dropped.load(Ordering::Relaxed),
+            flow.out_nanos.load(Ordering::Relaxed),
+        ];
+        let delta = |i: usize| now[i].saturating_sub(self.last[i]);
+        let in_rate = self.data_in.tick(delta(0), interval);
+        let out_rate = self.data_out.tick(delta(1), interval);
+        let dropped_rate = self.dropped.tick(delta(2), interval);
+        let out_seconds = self.out_nanos.tick(delta(3), interval) / 1e9;
+        self.last = now;
+        if out_rate <= 0.0 {
+            return None;
+        }
+        let kept = out_rate / (dropped_rate + out_rate);
+        let delay = (flow.highest_in_ms.load(Ordering::Relaxed) - flow.highest_sent_ms.load(Ordering::Relaxed)).max(0)
+            as f64
+            / 1000.0;
+        let pending = delay * in_rate * kept;
+        let time_per_sample = out_seconds / out_rate;
+        Some((time_per_sample * (in_rate * kept + 0.05 * pending), delay))
+    }
+}
+
+/// Upstream's rule for acting on a desired shard count: a change of more than 30%, rounded
+/// up, within `[min, max]`, and no shrinking while more than 10 s behind.
+fn next_shard_count(current: usize, desired: f64, delay_seconds: f64, min: usize, max: usize) -> usize {
+    let (lower, upper) = (current as f64 * 0.7, current as f64 * 1.3);
+    let desired = desired.ceil();
+    if lower <= desired && desired <= upper {
+        return current;
+    }
+    let n = desired as usize;
+    if n < current && delay_seconds > 10.0 {
+        return current;
+    }
+    n.clamp(min, max)
+}
+
+/// Everything a shard needs, to start shards at any time.
+#[derive(Debug)]
+struct ShardSettings {
+    client: Arc<Client>,
+    capacity: usize,
+    max_samples: usize,
+    deadline: Duration,
+    min_backoff: Duration,
+    max_backoff: Duration,
+    retry_on_429: bool,
+    age_limit_ms: i64,
+    labels: [String; 2],
+}
+
 /// One `remote_write` entry's queue.
 #[derive(Debug)]
 struct Queue {
@@ -301,8 +455,13 @@ struct Queue {
     external_labels: Labels,
     name: String,
     shards: Mutex<Vec<mpsc::Sender<Pending>>>,
+    /// The tasks of the shards the current senders feed.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    settings: ShardSettings,
+    flow: Arc<Flow>,
     stopping: Arc<AtomicBool>,
     metrics: SenderMetrics,
+    runtime: tokio::runtime::Handle,
 }
 
 /// Upstream names an unnamed queue by a hash of its config.
@@ -325,43 +484,88 @@ impl Queue {
         client: Client,
         metrics: SenderMetrics,
         rt: &tokio::runtime::Handle,
+        reshard_interval: Duration,
     ) -> Arc<Queue> {
         let name = queue_name(&cfg);
-        let n = cfg.queue_config.min_shards.max(1) as usize;
-        let capacity = cfg.queue_config.capacity.max(1) as usize;
-        let stopping = Arc::new(AtomicBool::new(false));
-        let client = Arc::new(client);
+        let qc = &cfg.queue_config;
+        let n = qc.min_shards.max(1) as usize;
         let url = cfg.url.to_string();
         let ls = [name.as_str(), url.as_str()];
-        metrics.shards.with_label_values(&ls).set(n as i64);
-        let mut shards = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (tx, rx) = mpsc::channel(capacity);
-            shards.push(tx);
-            let shard = Shard {
-                rx,
-                client: client.clone(),
-                max_samples: cfg.queue_config.max_samples_per_send.max(1) as usize,
-                deadline: cfg.queue_config.batch_send_deadline.to_std(),
-                min_backoff: cfg.queue_config.min_backoff.to_std(),
-                max_backoff: cfg.queue_config.max_backoff.to_std(),
-                retry_on_429: cfg.queue_config.retry_on_http_429,
-                age_limit_ms: cfg.queue_config.sample_age_limit.as_millis(),
-                stopping: stopping.clone(),
-                metrics: metrics.clone(),
-                labels: [name.clone(), url.clone()],
-            };
-            rt.spawn(shard.run());
-        }
+        metrics.shards_min.with_label_values(&ls).set(qc.min_shards as i64);
+        metrics.shards_max.with_label_values(&ls).set(qc.max_shards as i64);
+        metrics.shards_desired.with_label_values(&ls).set(n as f64);
+        let settings = ShardSettings {
+            client: Arc::new(client),
+            capacity: qc.capacity.max(1) as usize,
+            max_samples: qc.max_samples_per_send.max(1) as usize,
+            deadline: qc.batch_send_deadline.to_std(),
+            min_backoff: qc.min_backoff.to_std(),
+            max_backoff: qc.max_backoff.to_std(),
+            retry_on_429: qc.retry_on_http_429,
+            age_limit_ms: qc.sample_age_limit.as_millis(),
+            labels: [name.clone(), url.clone()],
+        };
         tracing::info!(remote_name = %name, url = %url, shards = n, "starting remote write queue");
-        Arc::new(Queue {
+        let queue = Arc::new(Queue {
             cfg,
             external_labels,
             name,
-            shards: Mutex::new(shards),
-            stopping,
+            shards: Mutex::new(Vec::new()),
+            tasks: Mutex::new(Vec::new()),
+            settings,
+            flow: Arc::new(Flow::default()),
+            stopping: Arc::new(AtomicBool::new(false)),
             metrics,
-        })
+            runtime: rt.clone(),
+        });
+        queue.set_shards(n);
+        rt.spawn(reshard_loop(Arc::downgrade(&queue), reshard_interval));
+        queue
+    }
+
+    /// Starts `n` shards and routes new samples to them; they begin sending once the shards
+    /// they replace have sent what they hold.
+    fn set_shards(&self, n: usize) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = std::mem::take(&mut *tasks);
+        let (ready_tx, ready_rx) = watch::channel(previous.is_empty());
+        if !previous.is_empty() {
+            self.runtime.spawn(async move {
+                for t in previous {
+                    let _ = t.await;
+                }
+                let _ = ready_tx.send(true);
+            });
+        }
+        let st = &self.settings;
+        let mut senders = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel(st.capacity);
+            senders.push(tx);
+            let shard = Shard {
+                rx,
+                client: st.client.clone(),
+                max_samples: st.max_samples,
+                deadline: st.deadline,
+                min_backoff: st.min_backoff,
+                max_backoff: st.max_backoff,
+                retry_on_429: st.retry_on_429,
+                age_limit_ms: st.age_limit_ms,
+                stopping: self.stopping.clone(),
+                metrics: self.metrics.clone(),
+                flow: self.flow.clone(),
+                labels: st.labels.clone(),
+            };
+            let mut ready = ready_rx.clone();
+            tasks.push(self.runtime.spawn(async move {
+                let _ = ready.wait_for(|r| *r).await;
+                shard.run().await
+            }));
+        }
+        // Dropping the old senders lets the old shards finish once their channels are empty.
+        *self.shards.lock().unwrap_or_else(|e| e.into_inner()) = senders;
+        let ls = [st.labels[0].as_str(), st.labels[1].as_str()];
+        self.metrics.shards.with_label_values(&ls).set(n as i64);
     }
 
     fn stop(&self) {
@@ -404,6 +608,11 @@ impl Queue {
             self.metrics.samples_dropped.with_label_values(&ls).inc_by(dropped);
         }
         self.metrics.samples_pending.with_label_values(&ls).add(queued);
+        self.flow.data_in.fetch_add(samples.len() as u64, Ordering::Relaxed);
+        self.flow.data_dropped.fetch_add(dropped, Ordering::Relaxed);
+        if let Some(max) = samples.iter().map(|p| p.t).max() {
+            self.flow.highest_in_ms.fetch_max(max, Ordering::Relaxed);
+        }
     }
 
     /// External labels then write relabeling; `None` when the series is dropped.
@@ -428,6 +637,39 @@ impl Queue {
     }
 }
 
+/// Reconsiders the queue's shard count every `interval` until the queue stops.
+async fn reshard_loop(queue: Weak<Queue>, interval: Duration) {
+    let mut rates = Rates::default();
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    loop {
+        ticker.tick().await;
+        let Some(q) = queue.upgrade() else { return };
+        if q.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let Some((desired, delay)) = rates.desired(&q.flow, interval) else {
+            continue;
+        };
+        let ls = [q.settings.labels[0].as_str(), q.settings.labels[1].as_str()];
+        q.metrics.shards_desired.with_label_values(&ls).set(desired);
+        let current = q.shards.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let qc = &q.cfg.queue_config;
+        let next = next_shard_count(
+            current,
+            desired,
+            delay,
+            qc.min_shards.max(1) as usize,
+            qc.max_shards.max(1) as usize,
+        );
+        // Not while sends fail: more shards would not help a remote that is down.
+        let sent_recently = q.flow.last_send_ms.load(Ordering::Relaxed) >= now_ms() - interval.as_millis() as i64;
+        if next != current && sent_recently {
+            tracing::info!(remote_name = %q.name, from = current, to = next, desired, "resharding");
+            q.set_shards(next);
+        }
+    }
+}
+
 /// A shard's sending loop.
 struct Shard {
     rx: mpsc::Receiver<Pending>,
@@ -441,6 +683,7 @@ struct Shard {
     age_limit_ms: i64,
     stopping: Arc<AtomicBool>,
     metrics: SenderMetrics,
+    flow: Arc<Flow>,
     labels: [String; 2],
 }
 
@@ -495,6 +738,7 @@ impl Shard {
             let dropped = (before - batch.len()) as u64;
             if dropped > 0 {
                 self.metrics.samples_dropped.with_label_values(&ls).inc_by(dropped);
+                self.flow.data_dropped.fetch_add(dropped, Ordering::Relaxed);
             }
             if batch.is_empty() {
                 return;
@@ -505,6 +749,10 @@ impl Shard {
         let body = encode_batch(&batch, self.client.proto);
         let mut backoff = self.min_backoff;
         let mut attempt = 0u32;
+        let _account = SendTime {
+            flow: &self.flow,
+            began: Instant::now(),
+        };
         loop {
             let start = Instant::now();
             let res = self.client.post(&body, attempt).await;
@@ -523,6 +771,9 @@ impl Shard {
                     if highest as f64 / 1000.0 > hs.get() {
                         hs.set(highest as f64 / 1000.0);
                     }
+                    self.flow.data_out.fetch_add(n, Ordering::Relaxed);
+                    self.flow.highest_sent_ms.fetch_max(highest, Ordering::Relaxed);
+                    self.flow.last_send_ms.store(now_ms(), Ordering::Relaxed);
                     return;
                 }
                 Err(SendError::Recoverable { retry_after, message })
@@ -547,6 +798,19 @@ impl Shard {
             backoff = (backoff * 2).min(self.max_backoff);
             attempt += 1;
         }
+    }
+}
+
+/// Adds the time a batch took, retries included, to the queue's sending time when dropped.
+struct SendTime<'a> {
+    flow: &'a Flow,
+    began: Instant,
+}
+
+impl Drop for SendTime<'_> {
+    fn drop(&mut self) {
+        let nanos = u64::try_from(self.began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.flow.out_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -641,50 +905,11 @@ enum SendError {
     Fatal(ErrorText),
 }
 
-/// A credential or header value read from the config or a file at each request.
-#[derive(Clone, Debug)]
-enum Source {
-    Literal(String),
-    File(PathBuf),
-}
-
-impl Source {
-    fn new(literal: Option<&str>, file: Option<&str>, dir: &Path) -> Option<Source> {
-        match (literal, file) {
-            (Some(s), _) => Some(Source::Literal(s.to_owned())),
-            (None, Some(f)) => Some(Source::File(resolve(dir, f))),
-            (None, None) => None,
-        }
-    }
-
-    fn read(&self) -> Result<String, String> {
-        match self {
-            Source::Literal(s) => Ok(s.clone()),
-            Source::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim().to_owned())
-                .map_err(|e| format!("unable to read {}: {e}", p.display())),
-        }
-    }
-}
-
-fn resolve(dir: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
-}
-
-#[derive(Clone, Debug)]
-enum Auth {
-    None,
-    Basic(Source, Option<Source>),
-    Header(String, Option<Source>),
-}
-
 /// The HTTP client of one queue.
 #[derive(Debug)]
 struct Client {
-    http: reqwest::Client,
+    http: watchfire_http::HttpClient,
     url: String,
-    auth: Auth,
     headers: Vec<(HeaderName, HeaderValue)>,
     proto: ProtobufMessage,
 }
@@ -696,80 +921,11 @@ impl Client {
             name: name.clone(),
             message,
         };
-        let hc = cfg.http_client();
-        let tls = &hc.tls_config;
-        if hc.oauth2.is_some() {
-            return Err(fail("oauth2 is not supported yet".into()));
-        }
-        if tls.server_name.is_some() || tls.ca_ref.is_some() || tls.cert_ref.is_some() || tls.key_ref.is_some() {
-            return Err(fail("tls_config server_name and *_ref are not supported yet".into()));
-        }
-        let mut b = reqwest::Client::builder()
-            .timeout(cfg.remote_timeout.to_std())
-            .user_agent(USER_AGENT);
-        let pem = |inline: Option<&str>, file: Option<&str>| -> Result<Option<Vec<u8>>, SenderError> {
-            match Source::new(inline, file, dir) {
-                None => Ok(None),
-                Some(s) => s.read().map(|s| Some(s.into_bytes())).map_err(&fail),
-            }
+        let options = watchfire_http::Options {
+            user_agent: Some(USER_AGENT.to_owned()),
+            timeout: Some(cfg.remote_timeout.to_std()),
         };
-        if let Some(ca) = pem(tls.ca.as_deref(), tls.ca_file.as_deref())? {
-            for c in reqwest::Certificate::from_pem_bundle(&ca).map_err(|e| fail(format!("invalid CA: {e}")))? {
-                b = b.add_root_certificate(c);
-            }
-        }
-        let cert = pem(tls.cert.as_deref(), tls.cert_file.as_deref())?;
-        let key = pem(tls.key.as_ref().map(|k| k.expose()), tls.key_file.as_deref())?;
-        if let (Some(mut cert), Some(key)) = (cert, key) {
-            cert.push(b'\n');
-            cert.extend_from_slice(&key);
-            b = b.identity(
-                reqwest::Identity::from_pem(&cert).map_err(|e| fail(format!("invalid client certificate: {e}")))?,
-            );
-        }
-        if tls.insecure_skip_verify {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        b = b.redirect(if hc.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        });
-        if let Some(p) = &hc.proxy_url {
-            b = b.proxy(reqwest::Proxy::all(p).map_err(|e| fail(format!("invalid proxy_url: {e}")))?);
-        } else if !hc.proxy_from_environment {
-            b = b.no_proxy();
-        }
-        if !hc.enable_http2 {
-            b = b.http1_only();
-        }
-        let http = b.build().map_err(|e| fail(e.to_string()))?;
-        let auth = if let Some(ba) = &hc.basic_auth {
-            Auth::Basic(
-                Source::new(Some(&ba.username), ba.username_file.as_deref(), dir)
-                    .map(|s| match (&ba.username_file, s) {
-                        (Some(f), _) if ba.username.is_empty() => Source::File(resolve(dir, f)),
-                        (_, s) => s,
-                    })
-                    .unwrap_or(Source::Literal(String::new())),
-                Source::new(
-                    ba.password.as_ref().map(|p| p.expose()),
-                    ba.password_file.as_deref(),
-                    dir,
-                ),
-            )
-        } else if let Some(a) = hc.effective_authorization() {
-            Auth::Header(
-                a.kind.clone(),
-                Source::new(
-                    a.credentials.as_ref().map(|c| c.expose()),
-                    a.credentials_file.as_deref(),
-                    dir,
-                ),
-            )
-        } else {
-            Auth::None
-        };
+        let http = watchfire_http::HttpClient::with_options(&cfg.http_client(), dir, &options).map_err(&fail)?;
         let mut headers = Vec::new();
         for (k, v) in &cfg.headers {
             let n = HeaderName::from_bytes(k.as_bytes()).map_err(|e| fail(format!("header {k:?}: {e}")))?;
@@ -779,7 +935,6 @@ impl Client {
         Ok(Client {
             http,
             url: cfg.url.to_string(),
-            auth,
             headers,
             proto: cfg.protobuf_message,
         })
@@ -797,28 +952,13 @@ impl Client {
         let mut req = self
             .http
             .post(&self.url)
+            .map_err(fatal)?
             .header(header::CONTENT_ENCODING, "snappy")
             .header(header::CONTENT_TYPE, ct)
             .header("X-Prometheus-Remote-Write-Version", version)
             .body(body.to_vec());
         if attempt > 0 {
             req = req.header("Retry-Attempt", attempt.to_string());
-        }
-        match &self.auth {
-            Auth::None => {}
-            Auth::Basic(u, p) => {
-                let p = p.as_ref().map(Source::read).transpose().map_err(fatal)?;
-                req = req.basic_auth(u.read().map_err(fatal)?, p);
-            }
-            Auth::Header(kind, c) => {
-                let c = c
-                    .as_ref()
-                    .map(Source::read)
-                    .transpose()
-                    .map_err(fatal)?
-                    .unwrap_or_default();
-                req = req.header(header::AUTHORIZATION, format!("{kind} {c}"));
-            }
         }
         for (n, v) in &self.headers {
             req = req.header(n.clone(), v.clone());

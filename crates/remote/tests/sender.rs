@@ -284,3 +284,94 @@ async fn samples_older_than_sample_age_limit_are_dropped() {
     assert_eq!(metric(&reg, "prometheus_remote_storage_samples_dropped_total"), 1.0);
     ws.stop();
 }
+
+/// A receiver that takes 100 ms per request and records the (series, timestamp) pairs in the
+/// order it received them.
+async fn slow_receiver() -> (String, Arc<Mutex<Vec<(String, i64)>>>) {
+    let got: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/write",
+        axum::routing::post(move |body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let mut g = sink.lock().unwrap();
+                for (series, samples) in decode_v1(&body) {
+                    g.extend(samples.into_iter().map(|(t, _)| (series.clone(), t)));
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/write"), got)
+}
+
+fn gauge(reg: &prometheus::Registry, name: &str) -> f64 {
+    reg.gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter().map(|m| m.get_gauge().get_value()))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_remote_gets_more_shards_and_every_series_stays_in_order() {
+    let (url, got) = slow_receiver().await;
+    let reg = prometheus::Registry::new();
+    let ws = WriteStorage::with_reshard_interval(Some(&reg), Duration::from_millis(500)).unwrap();
+    let mem = MemoryStorage(Head::in_memory(HeadOptions::default()));
+    let tee = TeeAppendable::new(Arc::new(mem), ws.clone());
+    let cfg = config(serde_json::json!({
+        "url": url,
+        "queue_config": {
+            "min_shards": 1, "max_shards": 8, "capacity": 20000,
+            "max_samples_per_send": 100, "batch_send_deadline": "50ms",
+        },
+    }));
+    ws.apply_config(&[cfg], &Labels::empty(), Path::new(".")).unwrap();
+    assert_eq!(gauge(&reg, "prometheus_remote_storage_shards"), 1.0);
+
+    // 40 series every 20 ms (about 2000 samples/s) for 80 rounds; one shard sends at most
+    // 1000/s (100 per 100 ms).
+    let series: Vec<Labels> = (0..40)
+        .map(|i| Labels::from_pairs([("__name__", "load"), ("i", &i.to_string())]))
+        .collect();
+    let mut sent = 0usize;
+    let mut max_shards = 1.0f64;
+    for step in 0..80i64 {
+        let mut app = tee.appender();
+        for s in &series {
+            app.append(None, s, step * 100, step as f64).unwrap();
+            sent += 1;
+        }
+        app.commit().unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        max_shards = max_shards.max(gauge(&reg, "prometheus_remote_storage_shards"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.lock().unwrap().len() < sent && Instant::now() < deadline {
+        max_shards = max_shards.max(gauge(&reg, "prometheus_remote_storage_shards"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), sent, "every sample arrives once");
+    assert!(
+        max_shards > 1.0,
+        "the queue resharded (desired {})",
+        gauge(&reg, "prometheus_remote_storage_shards_desired")
+    );
+    assert_eq!(gauge(&reg, "prometheus_remote_storage_shards_max"), 8.0);
+    // Across the shard changes, each series' samples arrived in timestamp order.
+    let mut last: std::collections::HashMap<&str, i64> = Default::default();
+    for (series, t) in &got {
+        if let Some(prev) = last.insert(series, *t) {
+            assert!(*t > prev, "{series}: {t} arrived after {prev}");
+        }
+    }
+    assert_eq!(metric(&reg, "prometheus_remote_storage_samples_dropped_total"), 0.0);
+    ws.stop();
+}
