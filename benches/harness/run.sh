@@ -423,6 +423,19 @@ idle_phase() {
   pause "$idle_secs"
   put wf.idle_rss_mib "$(status_mib "$pid" VmRSS)"
   stop "$pid"
+  # The embedded default, as a user starts it: no --config.file and no
+  # --alertmanager.config.file (self and host scrapes every 15 s, the 14 default rules, the
+  # built-in Alertmanager). RSS after the idle pause, then CPU over a second pause of the same
+  # length, as CPU seconds per minute.
+  start watchfire "$watchfire" --web.listen-address=127.0.0.1:$wf_port --storage.tsdb.path="$tmp/idle-default"
+  pid=$last_pid
+  wait_ready "http://127.0.0.1:$wf_port/-/ready" "$pid" 60
+  pause "$idle_secs"
+  put wf.idle_default_rss_mib "$(status_mib "$pid" VmRSS)"
+  local c0; c0=$(cpu_s "$pid")
+  pause "$idle_secs"
+  put wf.idle_default_cpu_s_per_min "$(calc "($(cpu_s "$pid") - $c0) * 60 / $idle_secs")"
+  stop "$pid"
   printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ["127.0.0.1:%s", "127.0.0.1:%s", "127.0.0.1:%s"]\n' \
     "$prom_port" "$ne_port" "$am_port" > "$tmp/idle-prom.yml"
   start node_exporter "$node_exporter" --web.listen-address=127.0.0.1:$ne_port; local ne=$last_pid
@@ -435,6 +448,9 @@ idle_phase() {
   a=$(status_mib "$pr" VmRSS); b=$(status_mib "$am" VmRSS); c=$(status_mib "$ne" VmRSS)
   put stack.idle_rss_mib "$(calc "$a + $b + $c")"
   put meta.idle_rss_prometheus_mib "$a"; put meta.idle_rss_alertmanager_mib "$b"; put meta.idle_rss_node_exporter_mib "$c"
+  local c0; c0=$(calc "$(cpu_s "$pr") + $(cpu_s "$am") + $(cpu_s "$ne")")
+  pause "$idle_secs"
+  put stack.idle_cpu_s_per_min "$(calc "($(cpu_s "$pr") + $(cpu_s "$am") + $(cpu_s "$ne") - $c0) * 60 / $idle_secs")"
   stop "$pr"; stop "$am"; stop "$ne"
   local sw sp sa sn
   # Debian's binaries are stripped; compare with a stripped copy of ours.

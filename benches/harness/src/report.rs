@@ -249,6 +249,22 @@ const ROWS: &[(&str, &str, &str, &str, &str, usize)] = &[
         1,
     ),
     (
+        "Idle RSS: the embedded default (self and host scrapes, 14 rules, built-in Alertmanager) vs the 3 processes",
+        "wf.idle_default_rss_mib",
+        "stack.idle_rss_mib",
+        "3 processes",
+        "MiB",
+        1,
+    ),
+    (
+        "Idle CPU per minute: the embedded default vs the 3 processes",
+        "wf.idle_default_cpu_s_per_min",
+        "stack.idle_cpu_s_per_min",
+        "3 processes",
+        "CPU s",
+        1,
+    ),
+    (
         "Binary size",
         "wf.binary_mib",
         "stack.binary_mib",
