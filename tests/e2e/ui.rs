@@ -68,6 +68,13 @@ fn pages_and_assets_are_served_under_the_route_prefix() {
         c.get(format!("{base}/query")).send().unwrap().status(),
         StatusCode::NOT_FOUND
     );
+    assert_eq!(
+        c.get(format!("{base}/prom/assets/no-such-file.js"))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 
     let gz = c
         .get(format!("{base}/prom/{script}"))

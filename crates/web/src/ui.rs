@@ -10,7 +10,7 @@ use std::io::Read as _;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Path, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -93,7 +93,24 @@ pub fn router(prefix: &str) -> Router {
             }),
         );
     }
-    for asset in ASSETS.iter().filter(|a| a.path != "index.html") {
+    // Hashed build files share one route, so the HTTP metrics' `handler` label stays one
+    // series across UI rebuilds; the few top-level files get a route each.
+    router = router.route(
+        "/assets/{*file}",
+        get(|Path(file): Path<String>, req: Request| async move {
+            match ASSETS
+                .iter()
+                .find(|a| a.path.strip_prefix("assets/") == Some(file.as_str()))
+            {
+                Some(asset) => serve(asset, req).await,
+                None => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
+            }
+        }),
+    );
+    for asset in ASSETS
+        .iter()
+        .filter(|a| a.path != "index.html" && !a.path.starts_with("assets/"))
+    {
         router = router.route(&format!("/{}", asset.path), get(move |req: Request| serve(asset, req)));
     }
     router
