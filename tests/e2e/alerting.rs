@@ -11,7 +11,7 @@ use crate::support::{Server, eventually, write};
 
 /// A webhook receiver on 127.0.0.1: answers every request 200 and hands the bodies over.
 fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
@@ -19,18 +19,7 @@ fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
         // Bounded: a handful of notifications at most in this test.
         for stream in listener.incoming().take(20).flatten() {
             let mut reader = BufReader::new(stream);
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
+            let (_, body) = read_request(&mut reader);
             let _ = reader
                 .get_mut()
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -38,6 +27,29 @@ fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
         }
     });
     (url, rx)
+}
+
+/// Reads one HTTP/1.1 request: its path and its body (by Content-Length).
+fn read_request(reader: &mut std::io::BufReader<std::net::TcpStream>) -> (String, Vec<u8>) {
+    use std::io::{BufRead, Read};
+    let mut path = String::new();
+    let mut length = 0;
+    let mut first = true;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if first {
+            path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            first = false;
+        } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    (path, body)
 }
 
 fn am_config(webhook: &str) -> String {
@@ -340,4 +352,275 @@ fn amtool_silences_expire_and_import() {
         .collect();
     comments.sort();
     assert_eq!(comments, ["first", "second"], "{active}");
+}
+
+/// One request the failure-injection server saw.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    at: std::time::Instant,
+    status: u16,
+    /// For `/hung`: when the client gave up (closed the connection) without an answer.
+    abandoned_at: Option<std::time::Instant>,
+}
+
+/// A webhook server on 127.0.0.1 whose answer depends on the path: `/ok` answers 200, `/bad`
+/// 400, `/flaky` 503 the first time and 200 after, and `/hung` never answers (it holds the
+/// connection for up to 60 s and notes when the client closes it).
+fn failure_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use std::io::{BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        // Bounded: a few dozen requests at most in this test.
+        for stream in listener.incoming().take(60).flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let (path, _) = read_request(&mut reader);
+                let at = std::time::Instant::now();
+                let status = {
+                    let mut l = log.lock().unwrap();
+                    let status = match path.as_str() {
+                        "/ok" => 200,
+                        "/bad" => 400,
+                        "/flaky" if !l.iter().any(|s| s.path == "/flaky") => 503,
+                        "/flaky" => 200,
+                        _ => 0,
+                    };
+                    l.push(Seen {
+                        path: path.clone(),
+                        at,
+                        status,
+                        abandoned_at: None,
+                    });
+                    status
+                };
+                if status == 0 {
+                    // Hold the request unanswered until the client hangs up (bounded).
+                    let stream = reader.get_mut();
+                    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+                    let mut buf = [0u8; 64];
+                    while at.elapsed() < Duration::from_secs(60) {
+                        match stream.read(&mut buf) {
+                            Ok(0) => {
+                                let mut l = log.lock().unwrap();
+                                if let Some(s) = l.iter_mut().find(|s| s.path == path && s.at == at) {
+                                    s.abandoned_at = Some(std::time::Instant::now());
+                                }
+                                return;
+                            }
+                            Ok(_) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => return,
+                        }
+                    }
+                    return;
+                }
+                let reason = match status {
+                    200 => "OK",
+                    400 => "Bad Request",
+                    _ => "Service Unavailable",
+                };
+                let answer = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = reader.get_mut().write_all(answer.as_bytes());
+            });
+        }
+    });
+    (base, seen)
+}
+
+/// The value of `name{labels...}` in exposition text, the given labels all matching.
+fn labelled(exposition: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+        let (labels, value) = rest.split_once("} ")?;
+        want.iter()
+            .all(|(k, v)| labels.split(',').any(|p| p == format!("{k}=\"{v}\"")))
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+fn history(url: &str, receiver: &str) -> Vec<Value> {
+    get_json(&format!("{url}/api/watchfire/notifications?receiver={receiver}"))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The issue's failure injection, through the dispatcher of the running binary over real HTTP:
+/// a 503 followed by a 200 delivers exactly once with the retry counted, a 400 is not retried
+/// and counts as a failed notification, and a receiver that never answers times out without
+/// delaying another receiver's notification of the same group.
+#[test]
+fn failing_receivers_are_retried_refused_and_timed_out_independently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, seen) = failure_server();
+    write(
+        dir.path(),
+        "am.yml",
+        &format!(
+            "route:
+  receiver: ok
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1m
+  routes:
+    - matchers: ['alertname=\"Flaky\"']
+      receiver: flaky
+    - matchers: ['alertname=\"Bad\"']
+      receiver: bad
+    - matchers: ['alertname=\"Slow\"']
+      receiver: hung
+      group_interval: 12s
+      continue: true
+    - matchers: ['alertname=\"Slow\"']
+      receiver: ok
+receivers:
+  - name: ok
+    webhook_configs: [{{url: '{base}/ok'}}]
+  - name: flaky
+    webhook_configs: [{{url: '{base}/flaky'}}]
+  - name: bad
+    webhook_configs: [{{url: '{base}/bad'}}]
+  - name: hung
+    slack_configs: [{{api_url: '{base}/hung', channel: '#ops', timeout: 3s}}]
+"
+        ),
+    );
+    write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let server = Server::start(
+        dir.path(),
+        &["--alertmanager.config.file=am.yml", "--config.file=prometheus.yml"],
+    );
+    let url = format!("http://{}", server.addr);
+    let alerts = serde_json::json!([
+        {"labels": {"alertname": "Flaky", "severity": "page"}},
+        {"labels": {"alertname": "Bad", "severity": "page"}},
+        {"labels": {"alertname": "Slow", "severity": "page"}},
+    ]);
+    let resp = Client::new()
+        .post(format!("{url}/api/v2/alerts"))
+        .json(&alerts)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().unwrap_or_default());
+    let requests = |path: &str| -> Vec<Seen> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    };
+
+    // A receiver that never answers does not hold up another receiver of the same group:
+    // both are flushed after group_wait, and `ok` is answered long before `hung` times out.
+    let hung = eventually(Duration::from_secs(20), || requests("/hung").into_iter().next())
+        .expect("the hung receiver is called");
+    let ok = eventually(Duration::from_secs(20), || requests("/ok").into_iter().next())
+        .expect("the other receiver of the group is called");
+    let apart = if ok.at > hung.at {
+        ok.at - hung.at
+    } else {
+        hung.at - ok.at
+    };
+    assert!(apart < Duration::from_millis(1500), "ok and hung were {apart:?} apart");
+    assert_eq!(ok.status, 200);
+    // The hung request is abandoned by Watchfire at its 3 s timeout, and retried.
+    let abandoned = eventually(Duration::from_secs(15), || requests("/hung")[0].abandoned_at)
+        .expect("Watchfire gives up on the hung request");
+    let waited = abandoned - hung.at;
+    assert!(
+        waited >= Duration::from_millis(2500) && waited < Duration::from_secs(8),
+        "the 3 s timeout ended the request after {waited:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || (requests("/hung").len() >= 2).then_some(())).is_some(),
+        "a timed-out request is retried"
+    );
+
+    // 503 then 200: two requests, one delivered notification, the retry in the history.
+    let entry = eventually(Duration::from_secs(20), || history(&url, "flaky").first().cloned())
+        .expect("the flaky receiver's notification is in the history");
+    assert_eq!(entry["outcome"]["status"], "sent", "{entry}");
+    assert_eq!(entry["attempts"], 2, "{entry}");
+    let flaky: Vec<u16> = requests("/flaky").iter().map(|s| s.status).collect();
+    assert_eq!(flaky, [503, 200]);
+
+    // 400: one request, no retry, a failed notification.
+    let entry = eventually(Duration::from_secs(20), || history(&url, "bad").first().cloned())
+        .expect("the bad receiver's failure is in the history");
+    assert_eq!(entry["outcome"]["status"], "failed", "{entry}");
+    assert!(entry["outcome"]["error"].as_str().unwrap().contains("400"), "{entry}");
+    assert_eq!(entry["attempts"], 1, "{entry}");
+
+    // The hung receiver fails for good when its group_interval (12 s) runs out.
+    let entry = eventually(Duration::from_secs(30), || history(&url, "hung").first().cloned())
+        .expect("the hung receiver's failure is in the history");
+    assert_eq!(entry["outcome"]["status"], "failed", "{entry}");
+    assert!(entry["attempts"].as_u64().unwrap() >= 2, "{entry}");
+    assert_eq!(history(&url, "ok").len(), 1);
+
+    // Nothing more arrives afterwards: the 200 was delivered once and the 400 not retried.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(requests("/flaky").len(), 2);
+    assert_eq!(requests("/bad").len(), 1);
+    assert_eq!(requests("/ok").len(), 1);
+
+    let metrics = Client::new()
+        .get(format!("{url}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let webhook = [("integration", "webhook")];
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        labelled(&metrics, name, labels).unwrap_or_else(|| panic!("{name}{labels:?} in /metrics"))
+    };
+    let failed = |integration: &str| -> f64 {
+        [
+            "other",
+            "clientError",
+            "serverError",
+            "contextCanceled",
+            "contextDeadlineExceeded",
+        ]
+        .iter()
+        .map(|r| {
+            value(
+                "alertmanager_notifications_failed_total",
+                &[("integration", integration), ("reason", r)],
+            )
+        })
+        .sum()
+    };
+    // The webhooks (ok, flaky, bad): one notification each; the flaky one's retry is a
+    // second, failed request; the 400 is the only failed notification, as a client error.
+    assert_eq!(value("alertmanager_notifications_total", &webhook), 3.0);
+    assert_eq!(value("alertmanager_notification_requests_total", &webhook), 4.0);
+    assert_eq!(value("alertmanager_notification_requests_failed_total", &webhook), 2.0);
+    assert_eq!(
+        value(
+            "alertmanager_notifications_failed_total",
+            &[("integration", "webhook"), ("reason", "clientError")]
+        ),
+        1.0,
+        "the 400"
+    );
+    assert_eq!(failed("webhook"), 1.0, "{metrics}");
+    // The hung Slack receiver: every timed-out request counted, and the notification failed.
+    let slack = [("integration", "slack")];
+    assert!(
+        value("alertmanager_notification_requests_failed_total", &slack) >= 2.0,
+        "{metrics}"
+    );
+    assert!(failed("slack") >= 1.0, "{metrics}");
 }

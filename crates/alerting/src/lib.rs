@@ -147,6 +147,9 @@ pub struct Options {
     pub history_max_entries: usize,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
+    /// Whether retry waits are randomised (±50 %, as upstream); tests on a paused clock turn
+    /// it off to get exact timelines.
+    pub retry_jitter: bool,
     /// What `/status` reports as version.
     pub version: VersionInfo,
 }
@@ -161,6 +164,7 @@ impl Default for Options {
             dispatch_start_delay: Duration::ZERO,
             history_max_entries: 10_000,
             clock: Arc::new(SystemClock),
+            retry_jitter: true,
             version: VersionInfo::default(),
         }
     }
@@ -281,6 +285,7 @@ impl Alerting {
             history: Arc::new(history),
             metrics: Arc::clone(&metrics),
             clock: Arc::clone(&clock),
+            retry_jitter: options.retry_jitter,
         };
         let active = build(&config, &store, &parts, dispatch_start, &runtime)?;
         let inner = Arc::new(Inner {
@@ -408,6 +413,7 @@ impl Alerting {
             history: Arc::clone(&self.inner.history),
             metrics: Arc::clone(&self.inner.metrics),
             clock: Arc::clone(&self.inner.clock),
+            retry_jitter: self.inner.options.retry_jitter,
         };
         // Built under the write lock, so no alert slips between the new inhibitor's and the
         // new dispatcher's view of the store.

@@ -389,6 +389,7 @@ pub(crate) struct Pipeline {
     pub history: Arc<History>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    pub retry_jitter: bool,
 }
 
 impl fmt::Debug for Pipeline {
@@ -429,6 +430,7 @@ impl Pipeline {
             history: parts.history,
             metrics: parts.metrics,
             clock: parts.clock,
+            retry_jitter: parts.retry_jitter,
         })
     }
 
@@ -673,14 +675,16 @@ impl Pipeline {
                         receiver = %group.receiver, integration = %group.integration, attempt = attempts,
                         err = %e.message, "notify attempt failed, will retry later"
                     );
-                    if tokio::time::Instant::now() + backoff >= deadline {
+                    let wait = if self.retry_jitter { jittered(backoff) } else { backoff };
+                    if tokio::time::Instant::now() + wait >= deadline {
                         tokio::time::sleep_until(deadline).await;
                         let mut e = e;
                         e.message = format!("{} (gave up after {attempts} attempts: deadline)", e.message);
                         return (Err(e), attempts);
                     }
-                    tokio::time::sleep(backoff).await;
-                    // go backoff/v5 defaults, without the jitter: ×1.5 up to a minute.
+                    tokio::time::sleep(wait).await;
+                    // go backoff/v5's defaults, as upstream: ×1.5 up to a minute, each wait
+                    // randomised by ±50 % so that receivers failing together do not retry in step.
                     backoff = (backoff.mul_f64(1.5)).min(Duration::from_secs(60));
                 }
             }
@@ -708,6 +712,17 @@ impl Pipeline {
     }
 }
 
+/// `interval` randomised uniformly within ±50 % (go backoff's default randomization factor).
+fn jittered(interval: Duration) -> Duration {
+    let mut b = [0u8; 4];
+    // Without randomness (which does not happen on Linux) the wait is simply not randomised.
+    let r = match getrandom::fill(&mut b) {
+        Ok(()) => f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    interval.mul_f64(0.5 + r)
+}
+
 /// The shared parts a [`Pipeline`] is built from.
 #[derive(Clone)]
 pub(crate) struct PipelineParts {
@@ -717,6 +732,7 @@ pub(crate) struct PipelineParts {
     pub history: Arc<History>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    pub retry_jitter: bool,
 }
 
 /// Polls all futures to completion concurrently and returns their outputs in order.
@@ -744,4 +760,20 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .into_iter()
         .map(|o| o.expect("every future completed before poll_fn returned Ready"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_waits_are_randomised_within_half_either_way() {
+        let base = Duration::from_millis(1000);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(base)).collect();
+        assert!(waits.iter().all(|w| *w >= base / 2 && *w <= base * 3 / 2), "{waits:?}");
+        // Spread over the range, not one value (200 draws all within 10 % of each other is
+        // astronomically unlikely).
+        let (min, max) = (waits.iter().min().unwrap(), waits.iter().max().unwrap());
+        assert!(*max - *min > base / 5, "{min:?}..{max:?}");
+    }
 }

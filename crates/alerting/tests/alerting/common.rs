@@ -47,6 +47,8 @@ impl Harness {
         let options = Options {
             data_dir,
             clock: Arc::new(TokioClock::starting_at(now)),
+            // Exact timelines: upstream's scenario tests fix the backoff too.
+            retry_jitter: false,
             ..Options::default()
         };
         let alerting = Alerting::open(config(yaml), options, Arc::clone(&rec), &registry)
