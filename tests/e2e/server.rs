@@ -252,7 +252,77 @@ fn sigterm_and_sigint_shut_down_gracefully() {
         let status = server.wait_exit(Duration::from_secs(20)).expect("server exits");
         assert!(status.success(), "SIG{sig}: {status:?}");
         assert!(server.log().contains("exiting gracefully"), "{}", server.log());
+        // The store was closed (WAL and chunk files synced), not left to WAL replay.
+        assert!(server.log().contains("See you next time!"), "{}", server.log());
     }
+}
+
+/// A remote-write request that makes the head span more than 1.5 block ranges gets its block
+/// cut right away, not at the next one-minute maintenance tick or restart; what is in the
+/// block is still queried, and the head keeps the rest.
+#[test]
+fn a_write_that_makes_a_block_due_cuts_it_at_once() {
+    use prost::Message;
+    use watchfire_proto::prompb;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let server = Server::start(
+        dir.path(),
+        &["--config.file=prometheus.yml", "--web.enable-remote-write-receiver"],
+    );
+    let base = format!("http://{}", server.addr);
+    // Three hours and twenty minutes at one sample a minute from an aligned start: more than
+    // 1.5 block ranges (3 h), so the first two hours are due as a block.
+    let start = 1_700_000_000_000i64 / 7_200_000 * 7_200_000;
+    let samples: Vec<prompb::Sample> = (0..=200)
+        .map(|i| prompb::Sample {
+            value: i as f64,
+            timestamp: start + i * 60_000,
+        })
+        .collect();
+    let label = |name: &str, value: &str| prompb::Label {
+        name: name.into(),
+        value: value.into(),
+    };
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![label("__name__", "written"), label("job", "rw")],
+            samples,
+            ..Default::default()
+        }],
+        metadata: vec![],
+    };
+    let resp = client()
+        .post(format!("{base}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(watchfire_remote::codec::encode_snappy(&req.encode_to_vec()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 204, "{}", resp.text().unwrap_or_default());
+    // Well inside the one-minute maintenance interval.
+    let block = eventually(Duration::from_secs(20), || {
+        let blocks: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+            .ok()?
+            .flatten()
+            .filter(|e| e.path().join("meta.json").exists())
+            .collect();
+        blocks.first().map(|e| e.path())
+    })
+    .expect("a block is cut without waiting for the maintenance tick");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(block.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["minTime"], start, "{meta}");
+    assert_eq!(meta["maxTime"], start + 7_200_000, "{meta}");
+    assert!(server.log().contains("Storage maintenance"), "{}", server.log());
+    // Every sample is still answered, from the block and the head together.
+    let (status, body) = get(&format!(
+        "{base}/api/v1/query?query=count_over_time(written[4h])&time={}",
+        (start + 200 * 60_000) / 1000
+    ));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(r#","201"]"#), "{body}");
 }
 
 #[test]

@@ -319,7 +319,13 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     info!(path = %args.tsdb_path.display(), series = db.head().num_series(), blocks = db.blocks().len(), "Storage opened");
     let db = Arc::new(db);
-    let maintenance = tokio::spawn(maintain_periodically(db.clone()));
+    // Maintenance runs every minute and as soon as a commit makes a block due.
+    let block_due = Arc::new(tokio::sync::Notify::new());
+    {
+        let due = block_due.clone();
+        db.on_block_due(Box::new(move || due.notify_one()));
+    }
+    let maintenance = tokio::spawn(maintain_periodically(db.clone(), block_due));
 
     let registry = Registry::new();
     register_build_info(&registry)?;
@@ -531,11 +537,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     };
     let prefix = watchfire_web::server::normalize_route_prefix(&route_prefix(&args));
     info!(
+        ui = %format!("http://{shown}{prefix}/"),
         prometheus_api = %format!("http://{shown}{prefix}/api/v1/"),
         alertmanager_api = %format!("http://{shown}{prefix}/api/v2/"),
         metrics = %format!("http://{shown}{prefix}/metrics"),
         host_metrics = %format!("http://{shown}{prefix}/metrics/host"),
-        "Serving (the web UI is not built yet)"
+        "Serving"
     );
 
     loop {
@@ -589,17 +596,14 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let _ = feeder.await;
     maintenance.abort();
     let _ = maintenance.await;
-    // It holds a reference to the database (for reloads).
     drop(subsystems);
-    // The server is gone, so this should be the last reference; if a request task still holds
-    // one, dropping it flushes what it can and the WAL covers the rest on the next start.
-    match Arc::try_unwrap(db) {
-        Ok(db) => tokio::task::spawn_blocking(move || db.close())
-            .await
-            .context("closing storage")?
-            .context("closing storage")?,
-        Err(_) => warn!("storage still in use at shutdown; relying on the WAL"),
-    }
+    // Shutting the store down waits for a running maintenance and refuses later commits:
+    // whatever still holds it (a stopped scrape loop, a finishing request) cannot add anything
+    // the WAL does not have.
+    tokio::task::spawn_blocking(move || db.shutdown())
+        .await
+        .context("closing storage")?
+        .context("closing storage")?;
     info!("See you next time!");
     Ok(())
 }
@@ -650,11 +654,14 @@ fn tsdb_options(args: &ServerArgs, config: &promcfg::Config) -> anyhow::Result<w
 /// minute).
 const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn maintain_periodically(db: Arc<watchfire_tsdb::Db>) {
+async fn maintain_periodically(db: Arc<watchfire_tsdb::Db>, block_due: Arc<tokio::sync::Notify>) {
     let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = block_due.notified() => {}
+        }
         let db = db.clone();
         match tokio::task::spawn_blocking(move || db.maintain()).await {
             Ok(Ok(r)) => {

@@ -374,6 +374,9 @@ impl Db {
     pub fn maintain(&self) -> Result<MaintainReport, Error> {
         let _m = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = MaintainReport::default();
+        if self.head.is_closed() {
+            return Ok(report);
+        }
         let res = self
             .compact_head(&mut report)
             .and_then(|_| self.compact_blocks(&mut report))
@@ -750,10 +753,26 @@ impl Db {
         self.head.set_out_of_order_time_window(ms);
     }
 
-    /// Writes buffered chunks and fsyncs the WAL and the active chunk file.
+    /// [`shutdown`](Self::shutdown), then releases the directory.
     pub fn close(self) -> Result<(), Error> {
+        self.shutdown()
+    }
+
+    /// Waits for running maintenance, refuses appends from then on, and writes buffered chunks
+    /// and fsyncs the WAL and the active chunk file. Queries still work. For a database shared
+    /// with others at shutdown: whoever still holds it cannot commit anything more, so nothing
+    /// acknowledged is left outside the WAL. The directory stays locked until the last holder
+    /// drops it.
+    pub fn shutdown(&self) -> Result<(), Error> {
         let _m = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
-        self.head.flush()
+        self.head.close()
+    }
+
+    /// Calls `notify` after each commit that leaves the head holding more than one and a half
+    /// block ranges, when [`maintain`](Self::maintain) would cut a block (upstream's appender
+    /// wakes the compaction loop the same way). Set once.
+    pub fn on_block_due(&self, notify: Box<dyn Fn() + Send + Sync>) {
+        self.head.on_block_due(self.opts.block_range.max(1) / 2 * 3, notify);
     }
 }
 

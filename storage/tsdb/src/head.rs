@@ -15,8 +15,9 @@
 //! samples").
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use watchfire_model::{Labels, METRIC_NAME, Matcher, Timestamp};
 use watchfire_storage::{
@@ -417,6 +418,25 @@ pub struct Head {
     ooo_window: AtomicI64,
     /// References of the series holding out-of-order samples.
     ooo_refs: Mutex<HashSet<u64, std::hash::BuildHasherDefault<RefHasher>>>,
+    /// Called after a commit that leaves the head spanning more than the given width: a block
+    /// is due (upstream's appender signals the compaction loop the same way).
+    block_due: OnceLock<DueHook>,
+    /// Set by [`close`](Head::close): commits are refused from then on.
+    closed: AtomicBool,
+}
+
+/// The width after which a block is due, and whom to tell.
+struct DueHook {
+    span: i64,
+    notify: Box<dyn Fn() + Send + Sync>,
+}
+
+impl fmt::Debug for DueHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DueHook")
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Head {
@@ -452,6 +472,28 @@ impl Head {
             metrics: Metrics::default(),
             ooo_window: AtomicI64::new(opts.out_of_order_time_window.max(0)),
             ooo_refs: Mutex::default(),
+            block_due: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Calls `notify` after every commit that leaves the head spanning more than `span`
+    /// milliseconds (until the span shrinks again). Set once; later calls are ignored.
+    pub fn on_block_due(&self, span: i64, notify: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.block_due.set(DueHook { span, notify });
+    }
+
+    /// Whether [`close`](Head::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn signal_if_due(&self) {
+        if let Some(hook) = self.block_due.get() {
+            let (min, max) = (self.min_time(), self.max_time());
+            if min != i64::MAX && max != i64::MIN && max.saturating_sub(min) > hook.span {
+                (hook.notify)();
+            }
         }
     }
 
@@ -818,6 +860,9 @@ impl Head {
             return Ok(0);
         }
         let mut state = self.commit.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
         if let Some(why) = &state.broken {
             return Err(Error::WalBroken(why.clone()));
         }
@@ -988,9 +1033,11 @@ impl Head {
         }
     }
 
-    /// Writes buffered chunk bytes and fsyncs the WAL.
-    pub fn flush(&self) -> Result<(), Error> {
+    /// Refuses commits from now on, then writes buffered chunk bytes and fsyncs the WAL and
+    /// the active chunk file. Queries still work.
+    pub fn close(&self) -> Result<(), Error> {
         let mut c = self.commit.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::Release);
         if let Some(w) = c.wal.as_mut() {
             w.sync()?;
         }
@@ -1082,6 +1129,9 @@ impl HeadAppender {
     fn do_commit(&mut self) -> Result<(), storage::Error> {
         let head = self.head.clone();
         let mut state = head.commit.lock().unwrap_or_else(|e| e.into_inner());
+        if head.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed.into());
+        }
         if let Some(why) = &state.broken {
             return Err(Error::WalBroken(why.clone()).into());
         }
@@ -1322,6 +1372,9 @@ impl Appender for HeadAppender {
             self.do_commit()
         };
         self.clear();
+        if res.is_ok() {
+            self.head.signal_if_due();
+        }
         res
     }
 

@@ -62,6 +62,9 @@ pub enum Error {
     /// An earlier WAL write failed half-way; nothing more can be committed safely.
     #[error("WAL is unusable after an earlier write error: {0}")]
     WalBroken(String),
+    /// The database was closed (at shutdown); nothing more is committed.
+    #[error("the database is closed")]
+    Closed,
 }
 
 impl Error {

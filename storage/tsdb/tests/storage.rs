@@ -1174,3 +1174,50 @@ fn out_of_order_window_changes_while_running_and_zero_refuses() {
     let copy = Db::open(snap.path(), ooo_opts(0)).unwrap();
     assert_eq!(dump(&copy), dump(&db));
 }
+
+#[test]
+fn a_commit_that_makes_a_block_due_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), small_opts()).unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    db.on_block_due(Box::new(move || {
+        seen.fetch_add(1, Ordering::SeqCst);
+    }));
+    // One-minute blocks: due once the head spans more than 90 s.
+    write_samples(&db, 3, 0, 91);
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "90 s of samples is not yet a block");
+    write_samples(&db, 3, 91, 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "91 s makes one due");
+    // Each further commit says it again until maintenance has cut the block.
+    write_samples(&db, 3, 92, 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let report = db.maintain().unwrap();
+    assert_eq!(report.head_blocks.len(), 1, "{report:?}");
+    write_samples(&db, 3, 94, 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "after the cut the head spans 34 s");
+}
+
+#[test]
+fn after_shutdown_commits_are_refused_and_queries_still_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path(), small_opts()).unwrap());
+    write_samples(&db, 2, 0, 10);
+    // Another holder (a scrape loop, a request) still has the database and an appender.
+    let holder = db.clone();
+    let mut app = holder.appender();
+    app.append(None, &series(0), 10_000, 1.0).unwrap();
+    db.shutdown().unwrap();
+    let err = app.commit().unwrap_err().to_string();
+    assert!(err.contains("closed"), "{err}");
+    let mut app = holder.appender();
+    app.append(None, &series(1), 11_000, 1.0).unwrap();
+    assert!(app.commit().is_err());
+    assert_eq!(dump(&db).values().map(Vec::len).sum::<usize>(), 20);
+    // Maintenance after shutdown does nothing, and shutting down twice is harmless.
+    assert!(db.maintain().unwrap().head_blocks.is_empty());
+    db.shutdown().unwrap();
+    drop((db, holder));
+    let db = Db::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(dump(&db).values().map(Vec::len).sum::<usize>(), 20);
+}
