@@ -7,6 +7,7 @@
 //! with 422, Watchfire answers 400 — every malformed request is a 400 here.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,14 +17,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::Timestamp;
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use watchfire_config::alertmanager::matchers::{AmMatcher, parse_matcher};
 use watchfire_model::{Labels, MatchType};
 
+use crate::dispatch::Route;
 use crate::history::HistoryQuery;
 use crate::silence::{Silence, SilenceMatcher, SilenceState};
-use crate::types::{Alert, alert_order, format_time, labelset_cmp, parse_time};
+use crate::types::{
+    Annotations, Fingerprint, StoredAlert, format_time, labels_order, labelset_cmp, parse_time, rfc3339,
+};
 use crate::{Alerting, Error, PostableAlert};
 
 /// The API v2 routes, relative to `/api/v2`.
@@ -253,7 +257,7 @@ impl AlertFilter {
     }
 
     /// The status of the alert if it passes the filter.
-    fn check(&self, a: &Alerting, alert: &Alert, now: Timestamp) -> Option<Status> {
+    fn check(&self, a: &Alerting, alert: &StoredAlert, now: Timestamp) -> Option<Status> {
         if !crate::types::is_zero(alert.ends_at) && alert.ends_at < now {
             return None;
         }
@@ -274,31 +278,97 @@ impl AlertFilter {
     }
 }
 
-fn gettable_alert(alert: &Alert, status: &Status, receivers: &[String], muted_by: &[String]) -> Value {
+/// API `gettableAlert`, serialized straight from the stored alert (no intermediate JSON
+/// tree: a listing of every alert must not cost several copies of the store). Fields in
+/// alphabetical order, as the API has always printed them.
+#[derive(Serialize)]
+struct GettableAlert<'a> {
+    annotations: &'a Annotations,
+    #[serde(rename = "endsAt", with = "rfc3339")]
+    ends_at: Timestamp,
+    #[serde(serialize_with = "display")]
+    fingerprint: Fingerprint,
+    #[serde(rename = "generatorURL", skip_serializing_if = "str::is_empty")]
+    generator_url: &'a str,
+    labels: &'a Labels,
+    receivers: Names<'a>,
+    #[serde(rename = "startsAt", with = "rfc3339")]
+    starts_at: Timestamp,
+    status: AlertStatus<'a>,
+    #[serde(rename = "updatedAt", with = "rfc3339")]
+    updated_at: Timestamp,
+}
+
+/// API `alertStatus`.
+#[derive(Serialize)]
+struct AlertStatus<'a> {
+    #[serde(rename = "inhibitedBy")]
+    inhibited_by: &'a [String],
+    #[serde(rename = "mutedBy")]
+    muted_by: &'a [String],
+    #[serde(rename = "silencedBy")]
+    silenced_by: &'a [String],
+    state: &'static str,
+}
+
+/// Receiver names as API `receiver` objects: `[{"name": …}, …]`.
+struct Names<'a>(&'a [String]);
+
+impl Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|name| Name { name }))
+    }
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn gettable_alert<'a>(
+    alert: &'a StoredAlert,
+    status: &'a Status,
+    receivers: &'a [String],
+    muted_by: &'a [String],
+) -> GettableAlert<'a> {
     let state = if status.suppressed() || !muted_by.is_empty() {
         "suppressed"
     } else {
         "active"
     };
-    let mut v = json!({
-        "annotations": alert.annotations,
-        "endsAt": format_time(alert.ends_at),
-        "fingerprint": alert.fingerprint().to_string(),
-        "receivers": receivers.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
-        "startsAt": format_time(alert.starts_at),
-        "status": {
-            "inhibitedBy": status.inhibited_by,
-            "mutedBy": muted_by,
-            "silencedBy": status.silenced_by,
-            "state": state,
+    GettableAlert {
+        annotations: &alert.annotations,
+        ends_at: alert.ends_at,
+        fingerprint: alert.fingerprint(),
+        generator_url: &alert.generator_url,
+        labels: &alert.labels,
+        receivers: Names(receivers),
+        starts_at: alert.starts_at,
+        status: AlertStatus {
+            inhibited_by: &status.inhibited_by,
+            muted_by,
+            silenced_by: &status.silenced_by,
+            state,
         },
-        "updatedAt": format_time(alert.updated_at),
-        "labels": alert.labels,
-    });
-    if !alert.generator_url.is_empty() {
-        v["generatorURL"] = Value::String(alert.generator_url.clone());
+        updated_at: alert.updated_at,
     }
-    v
+}
+
+/// A JSON array of the elements the closure's iterator yields, made as they are written out.
+struct Seq<F>(F);
+
+impl<I, F> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: IntoIterator<Item: Serialize>,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
 }
 
 async fn get_alerts(State(a): State<Alerting>, RawQuery(raw): RawQuery) -> ApiResult {
@@ -314,7 +384,8 @@ async fn get_alerts(State(a): State<Alerting>, RawQuery(raw): RawQuery) -> ApiRe
         .collect();
     let root = std::sync::Arc::clone(&a.read().dispatcher.root);
     let now = a.now();
-    let mut out: Vec<(String, Value)> = Vec::new();
+    // In fingerprint order, as upstream sorts its answer.
+    let mut out: Vec<(Arc<StoredAlert>, Status, Vec<String>)> = Vec::new();
     for alert in a.inner.store.list() {
         let receivers: Vec<String> = root.matches(&alert.labels).iter().map(|r| r.receiver.clone()).collect();
         if let Some(re) = &receiver_re
@@ -334,13 +405,13 @@ async fn get_alerts(State(a): State<Alerting>, RawQuery(raw): RawQuery) -> ApiRe
         let Some(status) = filter.check(&a, &alert, now) else {
             continue;
         };
-        out.push((
-            alert.fingerprint().to_string(),
-            gettable_alert(&alert, &status, &receivers, &[]),
-        ));
+        out.push((alert, status, receivers));
     }
-    out.sort_by(|x, y| x.0.cmp(&y.0));
-    Ok(axum::Json(out.into_iter().map(|(_, v)| v).collect::<Vec<_>>()).into_response())
+    let body = Seq(|| {
+        out.iter()
+            .map(|(alert, status, receivers)| gettable_alert(alert, status, receivers, &[]))
+    });
+    Ok(axum::Json(body).into_response())
 }
 
 /// The body of `POST /alerts` as go-openapi reads it; unknown fields are ignored.
@@ -405,10 +476,9 @@ async fn get_alert_groups(State(a): State<Alerting>, RawQuery(raw): RawQuery) ->
 
     struct Group {
         labels: Labels,
-        route_labels: BTreeMap<String, String>,
-        receiver: String,
+        route: Arc<Route>,
         muted_by: Vec<String>,
-        alerts: Vec<(Alert, Status)>,
+        alerts: Vec<(Arc<StoredAlert>, Status)>,
     }
     let mut groups = Vec::new();
     let mut receivers: HashMap<crate::Fingerprint, Vec<String>> = HashMap::new();
@@ -426,7 +496,7 @@ async fn get_alert_groups(State(a): State<Alerting>, RawQuery(raw): RawQuery) ->
         {
             continue;
         }
-        let mut alerts: Vec<(Alert, Status)> = ag
+        let mut alerts: Vec<(Arc<StoredAlert>, Status)> = ag
             .alerts()
             .into_iter()
             .filter_map(|al| filter.check(&a, &al, now).map(|s| (al, s)))
@@ -437,36 +507,46 @@ async fn get_alert_groups(State(a): State<Alerting>, RawQuery(raw): RawQuery) ->
         for (al, _) in &alerts {
             receivers.entry(al.fingerprint()).or_default().push(receiver.clone());
         }
-        alerts.sort_by(|x, y| alert_order(&x.0, &y.0));
+        alerts.sort_by(|x, y| labels_order(&x.0.labels, &y.0.labels));
         let muted_by = ag.marker.lock().unwrap_or_else(|p| p.into_inner()).muted_by.clone();
         groups.push(Group {
             labels: ag.labels.clone(),
-            route_labels: ag.route.labels.clone(),
-            receiver: receiver.clone(),
+            route: Arc::clone(&ag.route),
             muted_by,
             alerts,
         });
     }
-    groups.sort_by(|x, y| labelset_cmp(&x.labels, &y.labels).then_with(|| x.receiver.cmp(&y.receiver)));
+    groups.retain(|g| show_muted || g.muted_by.is_empty());
+    groups.sort_by(|x, y| labelset_cmp(&x.labels, &y.labels).then_with(|| x.route.receiver.cmp(&y.route.receiver)));
     for r in receivers.values_mut() {
         r.sort();
     }
-    let out: Vec<Value> = groups
-        .iter()
-        .filter(|g| show_muted || g.muted_by.is_empty())
-        .map(|g| {
-            json!({
-                "alerts": g.alerts.iter().map(|(al, st)| {
-                    let rcv = receivers.get(&al.fingerprint()).cloned().unwrap_or_default();
-                    gettable_alert(al, st, &rcv, &g.muted_by)
-                }).collect::<Vec<_>>(),
-                "labels": g.labels,
-                "receiver": {"name": g.receiver},
-                "routeLabels": g.route_labels,
-            })
+
+    /// API `alertGroup`.
+    #[derive(Serialize)]
+    struct AlertGroup<'a, A: Serialize> {
+        alerts: A,
+        labels: &'a Labels,
+        receiver: Name<'a>,
+        #[serde(rename = "routeLabels")]
+        route_labels: &'a BTreeMap<String, String>,
+    }
+    let body = Seq(|| {
+        groups.iter().map(|g| AlertGroup {
+            alerts: Seq(|| {
+                g.alerts.iter().map(|(al, st)| {
+                    let rcv = receivers.get(&al.fingerprint()).map_or(&[][..], Vec::as_slice);
+                    gettable_alert(al, st, rcv, &g.muted_by)
+                })
+            }),
+            labels: &g.labels,
+            receiver: Name {
+                name: &g.route.receiver,
+            },
+            route_labels: &g.route.labels,
         })
-        .collect();
-    Ok(axum::Json(out).into_response())
+    });
+    Ok(axum::Json(body).into_response())
 }
 
 fn gettable_silence(s: &Silence, now: Timestamp) -> Value {

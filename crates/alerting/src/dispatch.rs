@@ -16,7 +16,7 @@ use watchfire_model::Labels;
 
 use crate::inhibit::matches_all;
 use crate::notify::{Flush, GroupMarker, Pipeline};
-use crate::types::{Alert, Fingerprint, add_duration, alert_order, fingerprint, labelset_string};
+use crate::types::{Fingerprint, StoredAlert, add_duration, alert_order, fingerprint, labelset_string};
 
 /// A node of the routing tree with its effective (inherited) settings.
 #[derive(Debug)]
@@ -138,10 +138,11 @@ impl Route {
     }
 }
 
-/// The alerts of one aggregation group (upstream `store.Alerts` of an `aggrGroup`).
+/// The alerts of one aggregation group (upstream `store.Alerts` of an `aggrGroup`), shared
+/// with the alert store.
 #[derive(Debug, Default)]
 struct GroupAlerts {
-    alerts: HashMap<Fingerprint, Alert>,
+    alerts: HashMap<Fingerprint, Arc<StoredAlert>>,
     destroyed: bool,
 }
 
@@ -174,17 +175,17 @@ impl AggrGroup {
     }
 
     /// Inserts or replaces an alert; false if the group is destroyed.
-    fn insert(&self, alert: &Alert) -> bool {
+    fn insert(&self, fp: Fingerprint, alert: &Arc<StoredAlert>) -> bool {
         let mut g = self.lock();
         if g.destroyed {
             return false;
         }
-        g.alerts.insert(alert.fingerprint(), alert.clone());
+        g.alerts.insert(fp, Arc::clone(alert));
         true
     }
 
     /// The group's current alerts.
-    pub(crate) fn alerts(&self) -> Vec<Alert> {
+    pub(crate) fn alerts(&self) -> Vec<Arc<StoredAlert>> {
         self.lock().alerts.values().cloned().collect()
     }
 
@@ -194,7 +195,7 @@ impl AggrGroup {
 
     /// Deletes the alerts that were notified as resolved unless they changed meanwhile, and
     /// marks the group destroyed if that empties it (store.go `DeleteIfNotModified`).
-    fn delete_if_not_modified(&self, resolved: &[Alert]) {
+    fn delete_if_not_modified(&self, resolved: &[Arc<StoredAlert>]) {
         let mut g = self.lock();
         for a in resolved {
             let fp = a.fingerprint();
@@ -255,13 +256,14 @@ impl Dispatcher {
 
     /// Routes a stored alert into its groups (dispatch.go `routeAlert`); new groups start their
     /// timer task on the subsystem's runtime.
-    pub(crate) fn route_alert(&self, alert: &Alert, now: Timestamp) {
+    pub(crate) fn route_alert(&self, alert: &Arc<StoredAlert>, now: Timestamp) {
         if self.stopped.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
         let started = std::time::Instant::now();
+        let alert_fp = alert.fingerprint();
         for route in self.root.matches(&alert.labels) {
-            self.group_alert(alert, route, now);
+            self.group_alert(alert_fp, alert, route, now);
         }
         self.pipeline
             .metrics
@@ -269,17 +271,17 @@ impl Dispatcher {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    fn group_alert(&self, alert: &Alert, route: Arc<Route>, now: Timestamp) {
+    fn group_alert(&self, alert_fp: Fingerprint, alert: &Arc<StoredAlert>, route: Arc<Route>, now: Timestamp) {
         let labels = route.group_labels(&alert.labels);
         let fp = fingerprint(&labels);
         let mut groups = self.lock();
         if let Some(ag) = groups[route.idx].get(&fp)
-            && ag.insert(alert)
+            && ag.insert(alert_fp, alert)
         {
             return;
         }
         let ag = Arc::new(AggrGroup::new(labels, Arc::clone(&route)));
-        ag.insert(alert);
+        ag.insert(alert_fp, alert);
         // An alert older than group_wait flushes at once, so restarts and reloads do not wait
         // group_wait again for alerts that have been firing for a while.
         let wait = if add_duration(alert.starts_at, route.group_wait) < now {
@@ -354,9 +356,10 @@ async fn flush(ag: &AggrGroup, pipeline: &Pipeline, now: Timestamp) {
     }
     let mut alerts = Vec::with_capacity(stored.len());
     let mut resolved = Vec::new();
-    for mut a in stored {
+    for shared in stored {
+        let mut a = shared.to_alert();
         if a.resolved_at(now) {
-            resolved.push(a.clone());
+            resolved.push(shared);
         } else {
             a.ends_at = crate::types::ZERO_TIME;
         }

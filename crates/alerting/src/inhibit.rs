@@ -10,17 +10,30 @@ use watchfire_config::alertmanager::InhibitRule;
 use watchfire_config::alertmanager::matchers::AmMatcher;
 use watchfire_model::Labels;
 
-use crate::types::{Alert, Fingerprint, fingerprint_pairs};
+use crate::types::{Alert, Fingerprint, fingerprint, fingerprint_pairs, is_zero};
 
 /// Whether every matcher accepts the label's value (an absent label reads as "").
 pub(crate) fn matches_all(matchers: &[AmMatcher], labels: &Labels) -> bool {
     matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
 }
 
+/// What a rule needs of a source alert: its labels (shared with the stored alert) and end.
+#[derive(Debug)]
+struct Source {
+    labels: Labels,
+    ends_at: Timestamp,
+}
+
+impl Source {
+    fn resolved_at(&self, t: Timestamp) -> bool {
+        !is_zero(self.ends_at) && self.ends_at <= t
+    }
+}
+
 #[derive(Debug, Default)]
 struct Cache {
     /// Source alerts by fingerprint.
-    alerts: HashMap<Fingerprint, Alert>,
+    alerts: HashMap<Fingerprint, Source>,
     /// Fingerprint of the `equal` label values → the source alert standing for them.
     index: HashMap<Fingerprint, Fingerprint>,
 }
@@ -45,17 +58,23 @@ impl Rule {
 
     /// Inhibit.go `updateIndex`: the index keeps, per equal-set, the source alert that resolves
     /// last.
-    fn add_source(&self, alert: &Alert) {
-        let fp = alert.fingerprint();
-        let eq = self.equal_fingerprint(&alert.labels);
+    fn add_source(&self, labels: &Labels, ends_at: Timestamp) {
+        let fp = fingerprint(labels);
+        let eq = self.equal_fingerprint(labels);
         let mut cache = self.lock();
-        cache.alerts.insert(fp, alert.clone());
+        cache.alerts.insert(
+            fp,
+            Source {
+                labels: labels.clone(),
+                ends_at,
+            },
+        );
         let replace = match cache.index.get(&eq) {
             None => true,
             Some(indexed) if *indexed == fp => false,
             Some(indexed) => match cache.alerts.get(indexed) {
                 None => true,
-                Some(existing) => existing.resolved_at(alert.ends_at),
+                Some(existing) => existing.resolved_at(ends_at),
             },
         };
         if replace {
@@ -106,9 +125,14 @@ impl Inhibitor {
 
     /// Feeds a stored alert (every version, resolved ones too) into the rules' source caches.
     pub fn process(&self, alert: &Alert) {
+        self.process_source(&alert.labels, alert.ends_at);
+    }
+
+    /// [`Inhibitor::process`] of an alert given by its labels and end.
+    pub(crate) fn process_source(&self, labels: &Labels, ends_at: Timestamp) {
         for r in &self.rules {
-            if matches_all(&r.source, &alert.labels) {
-                r.add_source(alert);
+            if matches_all(&r.source, labels) {
+                r.add_source(labels, ends_at);
             }
         }
     }

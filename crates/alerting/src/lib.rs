@@ -469,9 +469,9 @@ impl Alerting {
                 errors.push(e);
                 continue;
             }
-            match self.inner.store.put(alert) {
+            match self.inner.store.put(&alert) {
                 Ok(stored) => {
-                    active.inhibitor.process(&stored);
+                    active.inhibitor.process_source(&stored.labels, stored.ends_at);
                     active.dispatcher.route_alert(&stored, now);
                 }
                 Err(e) => {
@@ -500,7 +500,7 @@ impl Alerting {
 
     /// All stored alerts, resolved ones included.
     pub fn alerts(&self) -> Vec<Alert> {
-        self.inner.store.list()
+        self.inner.store.list().iter().map(|a| a.to_alert()).collect()
     }
 
     /// The notification history, newest first.
@@ -566,7 +566,7 @@ fn build(
         &config.inhibit_rules.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
     ));
     for a in store.list() {
-        inhibitor.process(&a);
+        inhibitor.process_source(&a.labels, a.ends_at);
     }
     let pipeline = Arc::new(Pipeline::new(config, Arc::clone(&inhibitor), parts.clone())?);
     let dispatcher = Arc::new(Dispatcher::new(

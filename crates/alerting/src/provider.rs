@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
 use crate::Error;
 use crate::logfile::{Keyed, Kind, LogFile, Record};
-use crate::types::{Alert, Fingerprint};
+use crate::types::{Alert, Fingerprint, StoredAlert};
 
 impl Keyed for Alert {
     fn key(&self) -> String {
@@ -20,7 +20,8 @@ impl Keyed for Alert {
 
 #[derive(Debug)]
 struct Inner {
-    alerts: HashMap<Fingerprint, Alert>,
+    /// Shared with the aggregation groups the alert is in: one copy per version.
+    alerts: HashMap<Fingerprint, Arc<StoredAlert>>,
     log: Option<LogFile>,
 }
 
@@ -44,7 +45,10 @@ impl AlertStore {
     /// Opens the store persisted at `path`, loading the alerts in it.
     pub fn open(path: &Path) -> Result<AlertStore, Error> {
         let (log, values): (LogFile, BTreeMap<String, Alert>) = LogFile::open(path, Kind::Alerts)?;
-        let alerts = values.into_values().map(|a| (a.fingerprint(), a)).collect();
+        let alerts = values
+            .into_values()
+            .map(|a| (a.fingerprint(), Arc::new(StoredAlert::from(&a))))
+            .collect();
         Ok(AlertStore {
             inner: Mutex::new(Inner { alerts, log: Some(log) }),
         })
@@ -56,7 +60,8 @@ impl AlertStore {
 
     /// Stores `alert`, merging it with the stored version when their activity ranges overlap
     /// (mem.go `Put`), and returns the version now stored.
-    pub fn put(&self, alert: Alert) -> Result<Alert, Error> {
+    pub(crate) fn put(&self, alert: &Alert) -> Result<Arc<StoredAlert>, Error> {
+        let alert = StoredAlert::from(alert);
         let mut inner = self.lock();
         let fp = alert.fingerprint();
         let alert = match inner.alerts.get(&fp) {
@@ -64,7 +69,7 @@ impl AlertStore {
                 if (alert.ends_at > old.starts_at && alert.ends_at < old.ends_at)
                     || (alert.starts_at > old.starts_at && alert.starts_at < old.ends_at) =>
             {
-                old.merge(&alert)
+                old.merge(alert)
             }
             _ => alert,
         };
@@ -73,25 +78,26 @@ impl AlertStore {
             log.append(&Record::Put(&alert))?;
             if log.needs_compaction(live) {
                 let Inner { alerts, log } = &mut *inner;
-                let mut all: Vec<&Alert> = alerts.values().filter(|a| a.fingerprint() != fp).collect();
+                let mut all: Vec<&StoredAlert> = alerts
+                    .values()
+                    .map(|a| &**a)
+                    .filter(|a| a.fingerprint() != fp)
+                    .collect();
                 all.push(&alert);
                 log.as_mut().expect("checked above").rewrite(all)?;
             }
         }
-        inner.alerts.insert(fp, alert.clone());
+        let alert = Arc::new(alert);
+        inner.alerts.insert(fp, Arc::clone(&alert));
         Ok(alert)
     }
 
-    /// The stored alert with this fingerprint.
-    pub fn get(&self, fp: Fingerprint) -> Option<Alert> {
-        self.lock().alerts.get(&fp).cloned()
-    }
-
     /// All stored alerts, resolved ones included, in fingerprint order.
-    pub fn list(&self) -> Vec<Alert> {
-        let mut all: Vec<Alert> = self.lock().alerts.values().cloned().collect();
-        all.sort_by_key(Alert::fingerprint);
-        all
+    pub(crate) fn list(&self) -> Vec<Arc<StoredAlert>> {
+        let mut all: Vec<(Fingerprint, Arc<StoredAlert>)> =
+            self.lock().alerts.iter().map(|(fp, a)| (*fp, Arc::clone(a))).collect();
+        all.sort_unstable_by_key(|(fp, _)| *fp);
+        all.into_iter().map(|(_, a)| a).collect()
     }
 
     /// The number of stored alerts.
@@ -105,8 +111,8 @@ impl AlertStore {
     }
 
     /// Removes the alerts resolved at `now` and returns them (mem.go `gc`). Aggregation groups
-    /// keep their own copies until the resolved notification has gone out.
-    pub fn gc(&self, now: Timestamp) -> Result<Vec<Alert>, Error> {
+    /// keep their references until the resolved notification has gone out.
+    pub(crate) fn gc(&self, now: Timestamp) -> Result<Vec<Arc<StoredAlert>>, Error> {
         let mut inner = self.lock();
         let gone: Vec<Fingerprint> = inner
             .alerts
@@ -124,7 +130,7 @@ impl AlertStore {
             let Inner { alerts, log } = &mut *inner;
             if let Some(log) = log.as_mut() {
                 // Compaction writes the survivors only, so it is also the cheapest delete.
-                log.rewrite(alerts.values())?;
+                log.rewrite(alerts.values().map(|a| &**a))?;
             }
         }
         Ok(removed)

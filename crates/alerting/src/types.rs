@@ -207,30 +207,202 @@ impl Alert {
         if other.updated_at < self.updated_at {
             return other.merge(self);
         }
-        let (older, younger) = (self, other);
-        let mut res = younger.clone();
-        if older.starts_at < younger.starts_at {
-            res.starts_at = older.starts_at;
-        }
-        // Upstream's `Resolved()` compares against the wall clock; the younger version was
-        // received last, so its `updated_at` stands in for "now" and keeps merging pure.
-        let now = younger.updated_at;
-        if younger.resolved_at(now) {
-            if older.resolved_at(now) && older.ends_at > younger.ends_at {
-                res.ends_at = older.ends_at;
-            }
-        } else if older.ends_at > younger.ends_at && !older.timeout {
-            res.ends_at = older.ends_at;
-        }
+        let mut res = other.clone();
+        (res.starts_at, res.ends_at) = merged_span(&self.span(), &other.span());
         res
+    }
+
+    fn span(&self) -> Span {
+        Span {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            updated_at: self.updated_at,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// The times [`Alert::merge`] looks at.
+struct Span {
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    updated_at: Timestamp,
+    timeout: bool,
+}
+
+impl Span {
+    fn resolved_at(&self, t: Timestamp) -> bool {
+        !is_zero(self.ends_at) && self.ends_at <= t
+    }
+}
+
+/// The start and end of the merge of `older` into `younger` (upstream `Alert.Merge`).
+fn merged_span(older: &Span, younger: &Span) -> (Timestamp, Timestamp) {
+    let starts_at = older.starts_at.min(younger.starts_at);
+    // Upstream's `Resolved()` compares against the wall clock; the younger version was
+    // received last, so its `updated_at` stands in for "now" and keeps merging pure.
+    let now = younger.updated_at;
+    let mut ends_at = younger.ends_at;
+    if younger.resolved_at(now) {
+        if older.resolved_at(now) && older.ends_at > younger.ends_at {
+            ends_at = older.ends_at;
+        }
+    } else if older.ends_at > younger.ends_at && !older.timeout {
+        ends_at = older.ends_at;
+    }
+    (starts_at, ends_at)
+}
+
+/// Annotations as the store holds them: every name and value in one allocation, sorted by
+/// name (`varint(len) name varint(len) value` repeated, as [`Labels`] encodes labels, except
+/// that empty values are kept). A `BTreeMap<String, String>` of two annotations costs a
+/// 544-byte node plus four strings; this costs their bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Annotations(Box<[u8]>);
+
+fn push_varint(buf: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+fn read_str<'a>(buf: &'a [u8], pos: &mut usize) -> &'a str {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = buf[*pos];
+        *pos += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            break;
+        }
+        shift += 7;
+    }
+    let s = &buf[*pos..*pos + len];
+    *pos += len;
+    std::str::from_utf8(s).expect("annotation bytes were copied from &str values")
+}
+
+impl Annotations {
+    pub(crate) fn from_map(map: &BTreeMap<String, String>) -> Annotations {
+        let mut buf = Vec::with_capacity(map.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+        for (n, v) in map {
+            for s in [n, v] {
+                push_varint(&mut buf, s.len());
+                buf.extend_from_slice(s.as_bytes());
+            }
+        }
+        Annotations(buf.into_boxed_slice())
+    }
+
+    /// The (name, value) pairs in name order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut pos = 0;
+        std::iter::from_fn(move || {
+            if pos >= self.0.len() {
+                return None;
+            }
+            let name = read_str(&self.0, &mut pos);
+            Some((name, read_str(&self.0, &mut pos)))
+        })
+    }
+
+    pub(crate) fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+    }
+}
+
+impl Serialize for Annotations {
+    /// A JSON object in name order, as the `BTreeMap` it stands for.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+/// An alert as the store and the aggregation groups hold it (one shared copy per version):
+/// [`Alert`] with compact annotations. It is written to disk exactly as an [`Alert`] is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct StoredAlert {
+    pub labels: Labels,
+    pub annotations: Annotations,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub generator_url: Box<str>,
+    pub updated_at: Timestamp,
+    pub timeout: bool,
+}
+
+impl From<&Alert> for StoredAlert {
+    fn from(a: &Alert) -> StoredAlert {
+        StoredAlert {
+            labels: a.labels.clone(),
+            annotations: Annotations::from_map(&a.annotations),
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            generator_url: a.generator_url.as_str().into(),
+            updated_at: a.updated_at,
+            timeout: a.timeout,
+        }
+    }
+}
+
+impl StoredAlert {
+    /// The alert's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        fingerprint(&self.labels)
+    }
+
+    /// Whether the alert has ended at `t` (see [`Alert::resolved_at`]).
+    pub fn resolved_at(&self, t: Timestamp) -> bool {
+        !is_zero(self.ends_at) && self.ends_at <= t
+    }
+
+    /// The alert as notifications and the public API carry it.
+    pub fn to_alert(&self) -> Alert {
+        Alert {
+            labels: self.labels.clone(),
+            annotations: self.annotations.to_map(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            generator_url: self.generator_url.to_string(),
+            updated_at: self.updated_at,
+            timeout: self.timeout,
+        }
+    }
+
+    /// [`Alert::merge`] of the stored version with a newer report.
+    pub fn merge(&self, other: StoredAlert) -> StoredAlert {
+        let (older, mut res) = if other.updated_at < self.updated_at {
+            (other.span(), self.clone())
+        } else {
+            (self.span(), other)
+        };
+        (res.starts_at, res.ends_at) = merged_span(&older, &res.span());
+        res
+    }
+
+    fn span(&self) -> Span {
+        Span {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            updated_at: self.updated_at,
+            timeout: self.timeout,
+        }
     }
 }
 
 /// Upstream's alert order in notifications (`AlertSlice.Less`): by `job`, then `instance`
 /// (alerts that have the label first), then by label set.
 pub fn alert_order(a: &Alert, b: &Alert) -> Ordering {
+    labels_order(&a.labels, &b.labels)
+}
+
+/// [`alert_order`] of two alerts given by their labels.
+pub(crate) fn labels_order(a: &Labels, b: &Labels) -> Ordering {
     for key in ["job", "instance"] {
-        match (a.labels.get(key), b.labels.get(key)) {
+        match (a.get(key), b.get(key)) {
             (None, None) => continue,
             (None, Some(_)) => return Ordering::Greater,
             (Some(_), None) => return Ordering::Less,
@@ -238,7 +410,7 @@ pub fn alert_order(a: &Alert, b: &Alert) -> Ordering {
             _ => {}
         }
     }
-    labelset_cmp(&a.labels, &b.labels)
+    labelset_cmp(a, b)
 }
 
 /// Formats a timestamp as go-openapi's `strfmt.DateTime` does: RFC 3339 with milliseconds,
@@ -280,6 +452,37 @@ mod tests {
         assert_eq!(fingerprint(&Labels::empty()).0, 14_695_981_039_346_656_037);
         let l = Labels::from_pairs([("name", "garland, briggs"), ("fear", "love is not enough")]);
         assert_eq!(fingerprint(&l).0, 5_799_056_148_416_392_346);
+    }
+
+    #[test]
+    fn stored_alerts_keep_annotations_and_the_disk_format() {
+        let long = "x".repeat(300);
+        let annotations: BTreeMap<String, String> = [("summary", "é \"q\"\n"), ("empty", ""), ("long", &long)]
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect();
+        let alert = Alert {
+            labels: Labels::from_pairs([("alertname", "A"), ("job", "j")]),
+            annotations,
+            starts_at: parse_time("2026-01-01T00:00:00Z").unwrap(),
+            ends_at: parse_time("2026-01-01T01:00:00.5Z").unwrap(),
+            generator_url: "http://g/?a=<b>".into(),
+            updated_at: parse_time("2026-01-01T00:10:00Z").unwrap(),
+            timeout: true,
+        };
+        let stored = StoredAlert::from(&alert);
+        assert_eq!(stored.to_alert(), alert);
+        assert_eq!(
+            serde_json::to_string(&stored).unwrap(),
+            serde_json::to_string(&alert).unwrap(),
+            "alerts.log records must not change"
+        );
+        let none = StoredAlert::from(&Alert {
+            annotations: BTreeMap::new(),
+            ..alert.clone()
+        });
+        assert_eq!(none.annotations.iter().count(), 0);
+        assert!(none.to_alert().annotations.is_empty());
     }
 
     #[test]
