@@ -257,12 +257,84 @@ fn sigterm_and_sigint_shut_down_gracefully() {
     }
 }
 
+/// Sends `samples` of the series `{__name__="name", job="rw"}` by remote write 1.0.
+fn remote_write(base: &str, name: &str, samples: Vec<watchfire_proto::prompb::Sample>) {
+    use prost::Message;
+    use watchfire_proto::prompb;
+    let label = |name: &str, value: &str| prompb::Label {
+        name: name.into(),
+        value: value.into(),
+    };
+    let req = prompb::WriteRequest {
+        timeseries: vec![prompb::TimeSeries {
+            labels: vec![label("__name__", name), label("job", "rw")],
+            samples,
+            ..Default::default()
+        }],
+        metadata: vec![],
+    };
+    let resp = client()
+        .post(format!("{base}/api/v1/write"))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(watchfire_remote::codec::encode_snappy(&req.encode_to_vec()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 204, "{}", resp.text().unwrap_or_default());
+}
+
+/// Federation (and remote read, which shares them) adds the external labels of the running
+/// configuration: a reload that changes them changes what `/federate` says.
+#[test]
+fn federation_follows_external_labels_across_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |dc: &str| format!("global:\n  scrape_interval: 1h\n  external_labels:\n    dc: {dc}\n");
+    write(dir.path(), "prometheus.yml", &config("east"));
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--config.file=prometheus.yml",
+            "--web.enable-remote-write-receiver",
+            "--web.enable-lifecycle",
+        ],
+    );
+    let base = format!("http://{}", server.addr);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    remote_write(
+        &base,
+        "federated",
+        vec![watchfire_proto::prompb::Sample {
+            value: 7.0,
+            timestamp: now,
+        }],
+    );
+    let federate = || get(&format!("{base}/federate?match[]=federated"));
+    let (status, body) = federate();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Upstream's order: the series' own labels, then the missing external ones by name.
+    assert!(
+        body.contains(r#"federated{job="rw",dc="east",instance=""} 7"#),
+        "{body}"
+    );
+    write(dir.path(), "prometheus.yml", &config("west"));
+    let resp = client().post(format!("{base}/-/reload")).send().unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().unwrap_or_default());
+    let (_, body) = federate();
+    assert!(
+        body.contains(r#"federated{job="rw",dc="west",instance=""} 7"#),
+        "{body}"
+    );
+}
+
 /// A remote-write request that makes the head span more than 1.5 block ranges gets its block
 /// cut right away, not at the next one-minute maintenance tick or restart; what is in the
 /// block is still queried, and the head keeps the rest.
 #[test]
 fn a_write_that_makes_a_block_due_cuts_it_at_once() {
-    use prost::Message;
     use watchfire_proto::prompb;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
@@ -280,27 +352,7 @@ fn a_write_that_makes_a_block_due_cuts_it_at_once() {
             timestamp: start + i * 60_000,
         })
         .collect();
-    let label = |name: &str, value: &str| prompb::Label {
-        name: name.into(),
-        value: value.into(),
-    };
-    let req = prompb::WriteRequest {
-        timeseries: vec![prompb::TimeSeries {
-            labels: vec![label("__name__", "written"), label("job", "rw")],
-            samples,
-            ..Default::default()
-        }],
-        metadata: vec![],
-    };
-    let resp = client()
-        .post(format!("{base}/api/v1/write"))
-        .header("Content-Type", "application/x-protobuf")
-        .header("Content-Encoding", "snappy")
-        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-        .body(watchfire_remote::codec::encode_snappy(&req.encode_to_vec()))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 204, "{}", resp.text().unwrap_or_default());
+    remote_write(&base, "written", samples);
     // Well inside the one-minute maintenance interval.
     let block = eventually(Duration::from_secs(20), || {
         let blocks: Vec<_> = std::fs::read_dir(dir.path().join("data"))

@@ -30,14 +30,14 @@ pub struct FederateOptions {
     /// How far back the newest sample of a series may be (upstream `--query.lookback-delta`).
     pub lookback_ms: i64,
     /// The `global.external_labels`.
-    pub external_labels: Labels,
+    pub external_labels: crate::ExternalLabels,
 }
 
 impl Default for FederateOptions {
     fn default() -> Self {
         FederateOptions {
             lookback_ms: 5 * 60 * 1000,
-            external_labels: Labels::empty(),
+            external_labels: Default::default(),
         }
     }
 }
@@ -142,6 +142,7 @@ fn render(f: &Federate, selectors: &[String], now: Timestamp) -> Result<Vec<u8>,
     let mut external: BTreeMap<String, String> = f
         .opts
         .external_labels
+        .get()
         .iter()
         .map(|l| (l.name.to_owned(), l.value.to_owned()))
         .collect();
@@ -179,7 +180,7 @@ mod tests {
             storage: Arc::new(st.clone()),
             opts: FederateOptions {
                 lookback_ms: 300_000,
-                external_labels: ext,
+                external_labels: crate::ExternalLabels::new(ext),
             },
         };
         (f, st)

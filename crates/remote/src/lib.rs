@@ -21,6 +21,31 @@ pub mod receiver;
 pub mod sender;
 
 pub use federate::{FederateOptions, federate_router};
+
+use std::sync::{Arc, RwLock};
+
+use watchfire_model::Labels;
+
+/// `global.external_labels` as remote read and federation see them: shared with the server,
+/// which replaces them when a reload changes the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct ExternalLabels(Arc<RwLock<Labels>>);
+
+impl ExternalLabels {
+    pub fn new(labels: Labels) -> Self {
+        ExternalLabels(Arc::new(RwLock::new(labels)))
+    }
+
+    /// The labels now.
+    pub fn get(&self) -> Labels {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the labels (a configuration reload).
+    pub fn set(&self, labels: Labels) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = labels;
+    }
+}
 pub use read::{ReadOptions, read_router};
 pub use receiver::{ReceiverOptions, receiver_router};
 pub use sender::{TeeAppendable, WriteStorage};

@@ -51,7 +51,7 @@ const SAMPLES_PER_CHUNK: usize = 120;
 #[derive(Clone, Debug)]
 pub struct ReadOptions {
     /// The `global.external_labels`.
-    pub external_labels: Labels,
+    pub external_labels: crate::ExternalLabels,
     /// Most samples of a sampled response; 0 means no limit
     /// (`--storage.remote.read-sample-limit`, default 5e7).
     pub sample_limit: usize,
@@ -66,7 +66,7 @@ pub struct ReadOptions {
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
-            external_labels: Labels::empty(),
+            external_labels: Default::default(),
             sample_limit: 50_000_000,
             concurrent_limit: 10,
             max_bytes_in_frame: 1 << 20,
@@ -141,15 +141,16 @@ type HandlerError = (StatusCode, String);
 
 impl Reader {
     fn external(&self) -> Vec<prompb::Label> {
-        labels_to_proto(&self.opts.external_labels)
+        labels_to_proto(&self.opts.external_labels.get())
     }
 
     /// The query's matchers, with equality matchers on external labels filtered.
     fn matchers(&self, q: &prompb::Query) -> Result<Vec<Matcher>, HandlerError> {
         let ms = matchers_from_proto(&q.matchers).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        let external = self.opts.external_labels.get();
         ms.into_iter()
             .map(|m| {
-                let ext = self.opts.external_labels.get(&m.name).unwrap_or("");
+                let ext = external.get(&m.name).unwrap_or("");
                 if m.kind == MatchType::Equal && ext == m.value {
                     Matcher::new(MatchType::Equal, m.name, "").map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
                 } else {

@@ -31,7 +31,7 @@ async fn serve(opts: ReceiverOptions) -> Server {
     let storage = MemoryStorage(Head::in_memory(HeadOptions::default()));
     let app: Arc<dyn Appendable> = Arc::new(storage.clone());
     let q: Arc<dyn Queryable> = Arc::new(storage.clone());
-    let ext = Labels::from_pairs([("cluster", "c1")]);
+    let ext = watchfire_remote::ExternalLabels::new(Labels::from_pairs([("cluster", "c1")]));
     let router = watchfire_remote::receiver_router(app, opts, None)
         .merge(watchfire_remote::read_router(
             q.clone(),

@@ -442,7 +442,17 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         rules.apply_config(&cfg, &config_dir).await.context("loading rules")?;
     }
     rules.run();
+    let external_labels = watchfire_remote::ExternalLabels::new(
+        state
+            .read()
+            .expect("config lock is never poisoned")
+            .prometheus
+            .global
+            .external_labels
+            .clone(),
+    );
     let subsystems = Subsystems {
+        external_labels: external_labels.clone(),
         db: db.clone(),
         scrape: scrape.clone(),
         discovery: &discovery,
@@ -510,12 +520,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
                     .merge(watchfire_rules::api::watchfire_router(rules.clone())),
             )
             .nest("/api/v1", watchfire_rules::api::router(rules.clone()))
-            .merge(remote_routes(
-                &args,
-                &state.read().expect("config lock is never poisoned").prometheus,
-                &db,
-                &registry,
-            ))
+            .merge(remote_routes(&args, &external_labels, &db, &registry))
             .merge(crate::host::router()),
     )?;
     let addr = server.local_addr()?;
@@ -756,14 +761,13 @@ impl watchfire_storage::Appendable for Ingest {
 }
 
 /// `/api/v1/write` (behind `--web.enable-remote-write-receiver`, as upstream), `/api/v1/read`
-/// and `/federate`. Their external labels are those at start-up.
+/// and `/federate`, the latter two adding `external` (replaced on reload).
 fn remote_routes(
     args: &ServerArgs,
-    config: &promcfg::Config,
+    external: &watchfire_remote::ExternalLabels,
     db: &Arc<watchfire_tsdb::Db>,
     registry: &Registry,
 ) -> axum::Router {
-    let external = config.global.external_labels.clone();
     let mut router = watchfire_remote::read_router(
         db.clone(),
         watchfire_remote::ReadOptions {
@@ -774,7 +778,7 @@ fn remote_routes(
     .merge(watchfire_remote::federate_router(
         db.clone(),
         watchfire_remote::FederateOptions {
-            external_labels: external,
+            external_labels: external.clone(),
             ..Default::default()
         },
     ));
@@ -798,6 +802,8 @@ struct Subsystems<'a> {
     alerting: Arc<watchfire_alerting::Alerting>,
     rules: watchfire_rules::Manager,
     rule_sender: watchfire_rules::SharedSender,
+    /// What remote read and federation add.
+    external_labels: watchfire_remote::ExternalLabels,
     config_dir: PathBuf,
 }
 
@@ -816,6 +822,7 @@ async fn apply_reload(new: &Loaded, s: &Subsystems<'_>) -> Result<(), String> {
     s.remote_write
         .apply_config(&p.remote_write, &p.global.external_labels, &s.config_dir)
         .map_err(|e| format!("applying the remote write configuration: {e}"))?;
+    s.external_labels.set(p.global.external_labels.clone());
     s.notifiers
         .apply_config(&new.alertmanager)
         .map_err(|e| format!("applying the notification configuration: {e}"))?;
