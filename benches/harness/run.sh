@@ -4,9 +4,11 @@
 # the same duration for each. See benches/README.md for what each figure means.
 #
 #   bash benches/harness/run.sh [--profile smoke|default] [--repeat N] [--watchfire PATH] [--out DIR]
+#                               [--only scrape,rw,alerts,idle]
 #
-# Phases: scrape ingest + queries + restart, remote-write ingest + blocks + disk writes, alert
-# intake + notification latency, idle footprint.
+# Phases: scrape ingest + queries + restart (scrape), remote-write ingest + blocks + disk writes
+# (rw), alert intake + notification latency (alerts), idle footprint + host collection (idle).
+# --only runs the phases named (the report leaves the others' rows out).
 # smoke (under 2 min, for CI) checks that every step runs; its figures mean little.
 # default (~13-15 min plus the release build) is the profile the README's table comes from.
 # Exit status: non-zero only when a step fails to run, never because of a figure.
@@ -17,6 +19,7 @@ root=$PWD
 profile=default
 repeat=1
 watchfire=""
+only="scrape,rw,alerts,idle"
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,7 +28,8 @@ while [ $# -gt 0 ]; do
     --repeat) repeat=$2; shift 2 ;;
     --watchfire) watchfire=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$root/benches/harness/run.sh"; exit 0 ;;
+    --only) only=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$root/benches/harness/run.sh"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +41,14 @@ case "$profile" in
            rw_instances=20; rw_senders=4; rw_block_wait=10; notify_groups=30; notify_gap_ms=200 ;;
   *) echo "unknown profile: $profile (smoke|default)" >&2; exit 2 ;;
 esac
+# Idle CPU is counted in 10 ms clock ticks: a minute-long window in the default profile.
+case "$profile" in smoke) idle_cpu_secs=$idle_secs ;; *) idle_cpu_secs=60 ;; esac
+# Sequential scrapes of the host collector and of node_exporter for CPU per scrape.
+host_scrapes=50
+want() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for p in ${only//,/ }; do
+  case "$p" in scrape|rw|alerts|idle) ;; *) echo "unknown phase: $p (scrape,rw,alerts,idle)" >&2; exit 2 ;; esac
+done
 
 # Ports: loopback only, away from the usual 9090/9093/9100 other engineers' tests use.
 wf_port=29090; prom_port=29091; am_port=29093; hook_port=29095; ne_port=29100; gen_base=29200
@@ -414,6 +426,18 @@ alert_phase() {
   rm -rf "$tmp/wf-alerts" "$tmp/am-data"
 }
 
+# --- host collection ---------------------------------------------------------------------------
+# CPU per scrape of the built-in host collector (/metrics/host of the embedded default) and of
+# node_exporter restricted to the same 13 collectors with the same filters, $host_scrapes
+# sequential scrapes each. Both figures include serving the HTTP request and encoding the page.
+host_cpu_ms() { # PID URL -> CPU ms per scrape
+  local pid=$1 u=$2 c0 i
+  curl -sf -o /dev/null "$u" || { echo "scrape of $u failed" >&2; return 1; }
+  c0=$(cpu_s "$pid")
+  for i in $(seq 1 "$host_scrapes"); do curl -sf -o /dev/null "$u"; done
+  calc "($(cpu_s "$pid") - $c0) * 1000 / $host_scrapes"
+}
+
 # --- idle footprint --------------------------------------------------------------------------
 idle_phase() {
   printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' "$wf_port" > "$tmp/idle-wf.yml"
@@ -433,8 +457,9 @@ idle_phase() {
   pause "$idle_secs"
   put wf.idle_default_rss_mib "$(status_mib "$pid" VmRSS)"
   local c0; c0=$(cpu_s "$pid")
-  pause "$idle_secs"
-  put wf.idle_default_cpu_s_per_min "$(calc "($(cpu_s "$pid") - $c0) * 60 / $idle_secs")"
+  pause "$idle_cpu_secs"
+  put wf.idle_default_cpu_s_per_min "$(calc "($(cpu_s "$pid") - $c0) * 60 / $idle_cpu_secs")"
+  put wf.host_scrape_cpu_ms "$(host_cpu_ms "$pid" "http://127.0.0.1:$wf_port/metrics/host")"
   stop "$pid"
   printf 'global:\n  scrape_interval: 15s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ["127.0.0.1:%s", "127.0.0.1:%s", "127.0.0.1:%s"]\n' \
     "$prom_port" "$ne_port" "$am_port" > "$tmp/idle-prom.yml"
@@ -449,9 +474,24 @@ idle_phase() {
   put stack.idle_rss_mib "$(calc "$a + $b + $c")"
   put meta.idle_rss_prometheus_mib "$a"; put meta.idle_rss_alertmanager_mib "$b"; put meta.idle_rss_node_exporter_mib "$c"
   local c0; c0=$(calc "$(cpu_s "$pr") + $(cpu_s "$am") + $(cpu_s "$ne")")
-  pause "$idle_secs"
-  put stack.idle_cpu_s_per_min "$(calc "($(cpu_s "$pr") + $(cpu_s "$am") + $(cpu_s "$ne") - $c0) * 60 / $idle_secs")"
+  pause "$idle_cpu_secs"
+  put stack.idle_cpu_s_per_min "$(calc "($(cpu_s "$pr") + $(cpu_s "$am") + $(cpu_s "$ne") - $c0) * 60 / $idle_cpu_secs")"
   stop "$pr"; stop "$am"; stop "$ne"
+  # node_exporter with the host collector's 13 collectors and filters (as the test comparing
+  # their output, crates/hostmetrics/tests/host.rs).
+  start node_exporter "$node_exporter" --web.listen-address=127.0.0.1:$ne_port --collector.disable-defaults \
+    --collector.cpu --collector.diskstats --collector.filefd --collector.filesystem --collector.hwmon \
+    --collector.loadavg --collector.meminfo --collector.netdev --collector.netstat --collector.pressure \
+    --collector.stat --collector.time --collector.uname \
+    '--collector.filesystem.fs-types-exclude=^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$' \
+    '--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)' \
+    '--collector.diskstats.device-exclude=^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$' \
+    '--collector.netstat.fields=^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$' \
+    --collector.netdev.device-exclude=
+  ne=$last_pid
+  wait_ready "http://127.0.0.1:$ne_port/metrics" "$ne" 30
+  put ne.host_scrape_cpu_ms "$(host_cpu_ms "$ne" "http://127.0.0.1:$ne_port/metrics")"
+  stop "$ne"
   local sw sp sa sn
   # Debian's binaries are stripped; compare with a stripped copy of ours.
   cp "$watchfire" "$tmp/watchfire.stripped"; strip "$tmp/watchfire.stripped" 2>/dev/null || true
@@ -465,10 +505,12 @@ idle_phase() {
 
 log "profile $profile: $targets targets every ${interval}s for ${scrape_secs}s per system, $repeat run(s); results in $out"
 for run in $(seq 1 "$repeat"); do
+  want scrape || break
   scrape_phase wf "$run"
   scrape_phase prom "$run"
   "$harness" compare "$out/queries-wf-$run.json" "$out/queries-prom-$run.json" --results "$results" > "$out/compare-$run.md"
 done
+if want rw; then
 log "remote write: generating $rw_instances instances x $series_per_target series x $rw_steps steps"
 "$harness" rw-gen --template "$out/template.prom" --instances "$rw_instances" --steps $rw_steps --part-a-steps $rw_part_a_steps \
   --step $rw_step --shards "$rw_senders" --out "$tmp/rw.bin"
@@ -477,10 +519,15 @@ rw_samples=$(awk -F': *' '/"samples"/ { gsub(/,/, "", $2); print $2 }' "$tmp/rw.
 put meta.rw_series "$rw_series"; put meta.rw_samples "$rw_samples"
 rw_phase wf
 rw_phase prom
-alert_phase wf
-alert_phase am
-log "idle footprint"
-idle_phase
+fi
+if want alerts; then
+  alert_phase wf
+  alert_phase am
+fi
+if want idle; then
+  log "idle footprint"
+  idle_phase
+fi
 
 {
   echo "## Watchfire vs Prometheus $("$prometheus" --version 2>&1 | awk 'NR==1{print $3}') / Alertmanager $("$alertmanager" --version 2>&1 | awk 'NR==1{print $3}')"
@@ -491,9 +538,11 @@ idle_phase
   echo
   "$harness" report "$results"
   echo
-  echo "### Queries (run 1)"
-  echo
-  cat "$out/compare-1.md"
+  if [ -f "$out/compare-1.md" ]; then
+    echo "### Queries (run 1)"
+    echo
+    cat "$out/compare-1.md"
+  fi
 } > "$out/report.md"
 cat "$out/report.md"
 log "done in $(( $(date +%s) - started_at ))s; report in $out/report.md"

@@ -262,7 +262,15 @@ const ROWS: &[(&str, &str, &str, &str, &str, usize)] = &[
         "stack.idle_cpu_s_per_min",
         "3 processes",
         "CPU s",
-        1,
+        2,
+    ),
+    (
+        "Host metrics: CPU per scrape of /metrics/host vs node_exporter with the same 13 collectors",
+        "wf.host_scrape_cpu_ms",
+        "ne.host_scrape_cpu_ms",
+        "node_exporter",
+        "CPU ms",
+        2,
     ),
     (
         "Binary size",
@@ -296,6 +304,10 @@ pub fn run(args: Args) -> Result<()> {
     for (what, wk, pk, peer, unit, dec) in ROWS {
         let (w, nw) = get(wk);
         let (p, np) = get(pk);
+        if w.is_none() && p.is_none() {
+            // A phase that did not run (`--only`).
+            continue;
+        }
         let fmt = |v: Option<f64>| {
             v.filter(|x| x.is_finite())
                 .map(|x| format!("{x:.dec$}", dec = *dec))
