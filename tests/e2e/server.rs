@@ -564,3 +564,64 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
 }
+
+/// The scrape targets' metadata reaches a remote-write peer as metadata-only requests every
+/// `metadata_config.send_interval`, next to the samples.
+#[test]
+fn remote_write_sends_the_scraped_metadata() {
+    use prost::Message;
+    use std::io::{BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/write", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        // Bounded: the test reads a handful of requests.
+        for stream in listener.incoming().take(200).flatten() {
+            let mut reader = BufReader::new(stream);
+            let (_, body) = crate::support::read_request(&mut reader);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            if tx.send(body).is_err() {
+                return;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let server = Server::start(dir.path(), &["--config.file=prometheus.yml"]);
+    // The server scrapes itself; its address is known only now, so the config is reloaded.
+    write(
+        dir.path(),
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs: [{{targets: ['{}']}}]\nremote_write:\n  - url: {url}\n    metadata_config: {{send_interval: 1s}}\n    queue_config: {{batch_send_deadline: 100ms}}\n",
+            server.addr
+        ),
+    );
+    server.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut samples_seen = false;
+    let metadata = loop {
+        let body = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("metadata arrives within 30 s");
+        let raw = watchfire_remote::codec::decode_snappy(&body, 1 << 30).unwrap();
+        let req = watchfire_proto::prompb::WriteRequest::decode(raw.as_slice()).unwrap();
+        samples_seen |= !req.timeseries.is_empty();
+        if !req.metadata.is_empty() {
+            assert!(req.timeseries.is_empty(), "metadata travels alone");
+            break req.metadata;
+        }
+    };
+    let head_series = metadata
+        .iter()
+        .find(|m| m.metric_family_name == "prometheus_tsdb_head_series")
+        .unwrap_or_else(|| panic!("{metadata:?}"));
+    assert_eq!(
+        head_series.r#type,
+        watchfire_proto::prompb::metric_metadata::MetricType::Gauge as i32
+    );
+    assert!(!head_series.help.is_empty());
+    assert!(samples_seen, "samples were sent before the first metadata round");
+}

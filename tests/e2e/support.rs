@@ -145,3 +145,26 @@ pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
     std::fs::write(&p, contents).expect("writing a test file");
     p
 }
+
+/// Reads one HTTP/1.1 request: its path and its body (by Content-Length).
+pub fn read_request(reader: &mut std::io::BufReader<std::net::TcpStream>) -> (String, Vec<u8>) {
+    use std::io::{BufRead, Read};
+    let mut path = String::new();
+    let mut length = 0;
+    let mut first = true;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if first {
+            path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+            first = false;
+        } else if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    (path, body)
+}

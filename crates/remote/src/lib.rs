@@ -9,6 +9,7 @@
 //! * [`sender`]: the remote-write client side: one queue per `remote_write` entry fed by a
 //!   [`sender::TeeAppendable`] wrapped around local storage, with sharding, batching, retries
 //!   and `prometheus_remote_storage_*` self-metrics.
+//! * [`metadata`]: the metric metadata remote write 1.0 queues send every minute.
 //!
 //! Each server part is an axum [`Router`](axum::Router) the web server mounts; none of them
 //! knows about URL prefixes or authentication. Storage is reached only through the
@@ -16,11 +17,13 @@
 
 pub mod codec;
 pub mod federate;
+pub mod metadata;
 pub mod read;
 pub mod receiver;
 pub mod sender;
 
 pub use federate::{FederateOptions, federate_router};
+pub use metadata::{FamilyMetadata, MetadataSource};
 
 use std::sync::{Arc, RwLock};
 

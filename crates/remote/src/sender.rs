@@ -67,7 +67,7 @@ pub enum SenderError {
 
 /// `prometheus_remote_storage_*` metrics.
 #[derive(Clone, Debug)]
-struct SenderMetrics {
+pub(crate) struct SenderMetrics {
     samples_total: IntCounterVec,
     samples_failed: IntCounterVec,
     samples_retried: IntCounterVec,
@@ -82,6 +82,10 @@ struct SenderMetrics {
     shards_max: IntGaugeVec,
     highest_sent: GaugeVec,
     batch_duration: HistogramVec,
+    pub(crate) metadata_total: IntCounterVec,
+    pub(crate) metadata_failed: IntCounterVec,
+    pub(crate) metadata_retried: IntCounterVec,
+    pub(crate) metadata_bytes: IntCounterVec,
 }
 
 impl SenderMetrics {
@@ -116,6 +120,22 @@ impl SenderMetrics {
         let bytes_total = counter(
             "prometheus_remote_storage_bytes_total",
             "The total number of bytes of data (not metadata) sent by the queue after compression.",
+        );
+        let metadata_total = counter(
+            "prometheus_remote_storage_metadata_total",
+            "Total number of metadata entries sent to remote storage.",
+        );
+        let metadata_failed = counter(
+            "prometheus_remote_storage_metadata_failed_total",
+            "Total number of metadata entries which failed on send to remote storage, non-recoverable errors.",
+        );
+        let metadata_retried = counter(
+            "prometheus_remote_storage_metadata_retried_total",
+            "Total number of metadata entries which failed on send to remote storage but were retried because the send error was recoverable.",
+        );
+        let metadata_bytes = counter(
+            "prometheus_remote_storage_metadata_bytes_total",
+            "The total number of bytes of metadata sent by the queue after compression.",
         );
         let samples_pending = IntGaugeVec::new(
             Opts::new(
@@ -205,6 +225,10 @@ impl SenderMetrics {
             shards_max,
             highest_sent,
             batch_duration,
+            metadata_total,
+            metadata_failed,
+            metadata_retried,
+            metadata_bytes,
         }
     }
 }
@@ -228,6 +252,7 @@ struct Pending {
 #[derive(Debug)]
 pub struct WriteStorage {
     queues: Mutex<Vec<Arc<Queue>>>,
+    metadata: crate::metadata::SharedSource,
     active: AtomicUsize,
     metrics: SenderMetrics,
     runtime: tokio::runtime::Handle,
@@ -249,6 +274,7 @@ impl WriteStorage {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SenderError::NoRuntime)?;
         Ok(Arc::new(WriteStorage {
             queues: Mutex::new(Vec::new()),
+            metadata: Default::default(),
             active: AtomicUsize::new(0),
             metrics: SenderMetrics::new(registry),
             runtime,
@@ -293,6 +319,7 @@ impl WriteStorage {
                     self.metrics.clone(),
                     &self.runtime,
                     self.reshard_interval,
+                    &self.metadata,
                 )),
                 (None, None) => {}
             }
@@ -305,6 +332,11 @@ impl WriteStorage {
         self.active.store(next.len(), Ordering::Release);
         *queues = next;
         Ok(())
+    }
+
+    /// Where queues get the metadata they send (the scrape targets'); until set, none is sent.
+    pub fn set_metadata_source(&self, source: Arc<dyn crate::metadata::MetadataSource>) {
+        *self.metadata.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
     }
 
     /// Stops every queue; shards send what they hold once.
@@ -450,7 +482,7 @@ struct ShardSettings {
 
 /// One `remote_write` entry's queue.
 #[derive(Debug)]
-struct Queue {
+pub(crate) struct Queue {
     cfg: RemoteWriteConfig,
     external_labels: Labels,
     name: String,
@@ -485,6 +517,7 @@ impl Queue {
         metrics: SenderMetrics,
         rt: &tokio::runtime::Handle,
         reshard_interval: Duration,
+        metadata: &crate::metadata::SharedSource,
     ) -> Arc<Queue> {
         let name = queue_name(&cfg);
         let qc = &cfg.queue_config;
@@ -520,7 +553,44 @@ impl Queue {
         });
         queue.set_shards(n);
         rt.spawn(reshard_loop(Arc::downgrade(&queue), reshard_interval));
+        let mc = &queue.cfg.metadata_config;
+        if mc.send && queue.cfg.protobuf_message == ProtobufMessage::WriteV1 {
+            rt.spawn(crate::metadata::metadata_loop(
+                Arc::downgrade(&queue),
+                metadata.clone(),
+                mc.send_interval.to_std(),
+                mc.max_samples_per_send as usize,
+            ));
+        }
         queue
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.settings.client
+    }
+
+    pub(crate) fn metrics(&self) -> &SenderMetrics {
+        &self.metrics
+    }
+
+    /// `remote_name` and `url`, the labels of the queue's metrics.
+    pub(crate) fn metric_labels(&self) -> &[String; 2] {
+        &self.settings.labels
+    }
+
+    /// `min_backoff` and `max_backoff`.
+    pub(crate) fn backoff(&self) -> (Duration, Duration) {
+        (self.settings.min_backoff, self.settings.max_backoff)
+    }
+
+    /// Whether a recoverable failure is retried: always, except 429 without
+    /// `retry_on_http_429`.
+    pub(crate) fn retries(&self, message: &ErrorText) -> bool {
+        self.settings.retry_on_429 || message.status != Some(StatusCode::TOO_MANY_REQUESTS)
     }
 
     /// Starts `n` shards and routes new samples to them; they begin sending once the shards
@@ -891,13 +961,13 @@ fn encode_batch(batch: &[Pending], proto: ProtobufMessage) -> Vec<u8> {
 }
 
 #[derive(Debug)]
-struct ErrorText {
-    status: Option<StatusCode>,
-    text: String,
+pub(crate) struct ErrorText {
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) text: String,
 }
 
 #[derive(Debug)]
-enum SendError {
+pub(crate) enum SendError {
     Recoverable {
         retry_after: Option<Duration>,
         message: ErrorText,
@@ -907,7 +977,7 @@ enum SendError {
 
 /// The HTTP client of one queue.
 #[derive(Debug)]
-struct Client {
+pub(crate) struct Client {
     http: watchfire_http::HttpClient,
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -940,7 +1010,7 @@ impl Client {
         })
     }
 
-    async fn post(&self, body: &[u8], attempt: u32) -> Result<(), SendError> {
+    pub(crate) async fn post(&self, body: &[u8], attempt: u32) -> Result<(), SendError> {
         let fatal = |text: String| SendError::Fatal(ErrorText { status: None, text });
         let (ct, version) = match self.proto {
             ProtobufMessage::WriteV1 => (PROTOBUF_CONTENT_TYPE.to_owned(), "0.1.0"),

@@ -375,3 +375,88 @@ async fn a_slow_remote_gets_more_shards_and_every_series_stays_in_order() {
     assert_eq!(metric(&reg, "prometheus_remote_storage_samples_dropped_total"), 0.0);
     ws.stop();
 }
+
+/// Fixed metadata, as if scraped from targets (with a family two targets share).
+#[derive(Debug)]
+struct FixedMetadata(Vec<watchfire_remote::FamilyMetadata>);
+
+impl watchfire_remote::MetadataSource for FixedMetadata {
+    fn metadata(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<watchfire_remote::FamilyMetadata>> + Send + '_>> {
+        Box::pin(async move { self.0.clone() })
+    }
+}
+
+fn family(name: &str, kind: &str) -> watchfire_remote::FamilyMetadata {
+    watchfire_remote::FamilyMetadata {
+        family: name.into(),
+        metric_type: kind.into(),
+        help: format!("help of {name}"),
+        unit: if kind == "histogram" {
+            "seconds".into()
+        } else {
+            String::new()
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_is_sent_deduplicated_in_chunks_and_retried() {
+    let (url, shared) = receiver(vec![(503, None)]).await;
+    let (v2_url, v2_shared) = receiver(vec![]).await;
+    let (off_url, off_shared) = receiver(vec![]).await;
+    let reg = prometheus::Registry::new();
+    let (ws, _mem, _tee) = setup(&reg);
+    ws.set_metadata_source(Arc::new(FixedMetadata(vec![
+        family("b_total", "counter"),
+        family("a", "gauge"),
+        family("b_total", "counter"),
+        family("c", "histogram"),
+    ])));
+    let every = serde_json::json!({"send_interval": "200ms", "max_samples_per_send": 2});
+    let backoff = serde_json::json!({"min_backoff": "10ms", "max_backoff": "20ms"});
+    ws.apply_config(
+        &[
+            config(serde_json::json!({"url": url, "name": "meta", "metadata_config": every, "queue_config": backoff})),
+            // Remote write 2.0 carries metadata with the series; `send: false` sends none.
+            config(serde_json::json!({"url": v2_url, "name": "v2", "protobuf_message": "io.prometheus.write.v2.Request", "metadata_config": every})),
+            config(serde_json::json!({"url": off_url, "name": "off", "metadata_config": {"send": false, "send_interval": "200ms"}})),
+        ],
+        &Labels::empty(),
+        Path::new("."),
+    )
+    .unwrap();
+    wait_for(&shared, 3, Duration::from_secs(10)).await;
+    let got: Vec<prompb::WriteRequest> = shared.lock().unwrap().got[..3]
+        .iter()
+        .map(|(h, b, _)| {
+            assert_eq!(h["content-encoding"], "snappy");
+            assert_eq!(h["x-prometheus-remote-write-version"], "0.1.0");
+            prompb::WriteRequest::decode(decode_snappy(b, 1 << 30).unwrap().as_slice()).unwrap()
+        })
+        .collect();
+    let names = |r: &prompb::WriteRequest| -> Vec<String> {
+        assert!(r.timeseries.is_empty(), "metadata only");
+        r.metadata.iter().map(|m| m.metric_family_name.clone()).collect()
+    };
+    // Sorted, the duplicate dropped, two per request; the 503 is retried with the same body.
+    assert_eq!(names(&got[0]), ["a", "b_total"]);
+    assert_eq!(got[1], got[0]);
+    assert_eq!(names(&got[2]), ["c"]);
+    let c = &got[2].metadata[0];
+    assert_eq!(c.r#type, prompb::metric_metadata::MetricType::Histogram as i32);
+    assert_eq!((c.help.as_str(), c.unit.as_str()), ("help of c", "seconds"));
+    assert_eq!(
+        got[0].metadata[1].r#type,
+        prompb::metric_metadata::MetricType::Counter as i32
+    );
+    assert!(metric(&reg, "prometheus_remote_storage_metadata_total") >= 3.0);
+    assert_eq!(metric(&reg, "prometheus_remote_storage_metadata_retried_total"), 2.0);
+    assert_eq!(metric(&reg, "prometheus_remote_storage_metadata_failed_total"), 0.0);
+    assert!(metric(&reg, "prometheus_remote_storage_metadata_bytes_total") > 0.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(v2_shared.lock().unwrap().got.is_empty());
+    assert!(off_shared.lock().unwrap().got.is_empty());
+    ws.stop();
+}

@@ -367,6 +367,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?);
+    remote_write.set_metadata_source(Arc::new(crate::targets::ScrapeMetadata {
+        scrape: Arc::downgrade(&scrape),
+    }));
     // Subscribe before the first targets are published.
     let discovery_rx = discovery.subscribe();
     {

@@ -72,3 +72,34 @@ impl TargetSource for ScrapeTargets {
         Box::pin(async move { self.scrape.scrape_pools().await })
     }
 }
+
+/// The scrape targets' metadata for the remote-write queues. Holds the manager weakly: the
+/// manager appends through the queues, which hold this.
+#[derive(Debug)]
+pub struct ScrapeMetadata {
+    pub scrape: std::sync::Weak<watchfire_scrape::Manager>,
+}
+
+impl watchfire_remote::MetadataSource for ScrapeMetadata {
+    fn metadata(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<watchfire_remote::FamilyMetadata>> + Send + '_>> {
+        Box::pin(async move {
+            let Some(scrape) = self.scrape.upgrade() else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for (_, targets) in scrape.targets_active().await {
+                for t in targets {
+                    out.extend(t.metadata_list().into_iter().map(|m| watchfire_remote::FamilyMetadata {
+                        family: m.metric_family,
+                        metric_type: m.metric_type,
+                        help: m.help,
+                        unit: m.unit,
+                    }));
+                }
+            }
+            out
+        })
+    }
+}
