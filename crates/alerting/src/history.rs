@@ -70,6 +70,8 @@ pub struct HistoryQuery {
 #[derive(Debug)]
 struct Inner {
     entries: VecDeque<HistoryEntry>,
+    /// The alerts the entries hold, together.
+    alerts: usize,
     next_seq: u64,
     log: Option<LogFile>,
 }
@@ -79,36 +81,50 @@ struct Inner {
 pub struct History {
     inner: Mutex<Inner>,
     retention: std::time::Duration,
-    max_entries: usize,
+    limits: HistoryLimits,
+}
+
+/// How much history is kept besides the retention: the oldest entries go first.
+#[derive(Clone, Copy, Debug)]
+pub struct HistoryLimits {
+    /// The most entries.
+    pub max_entries: usize,
+    /// The most alerts all entries hold together (each entry keeps a copy of its group's
+    /// alerts; a big group notified often would otherwise hold many copies). The newest entry
+    /// is kept whole even if it alone holds more.
+    pub max_alerts: usize,
 }
 
 impl History {
     /// A history kept in memory only.
-    pub fn in_memory(retention: std::time::Duration, max_entries: usize) -> History {
+    pub fn in_memory(retention: std::time::Duration, limits: HistoryLimits) -> History {
         History {
             inner: Mutex::new(Inner {
                 entries: VecDeque::new(),
+                alerts: 0,
                 next_seq: 1,
                 log: None,
             }),
             retention,
-            max_entries,
+            limits,
         }
     }
 
     /// Opens the history persisted at `path`.
-    pub fn open(path: &Path, retention: std::time::Duration, max_entries: usize) -> Result<History, Error> {
+    pub fn open(path: &Path, retention: std::time::Duration, limits: HistoryLimits) -> Result<History, Error> {
         let (log, values): (LogFile, BTreeMap<String, HistoryEntry>) = LogFile::open(path, Kind::History)?;
         let entries: VecDeque<HistoryEntry> = values.into_values().collect();
         let next_seq = entries.back().map_or(1, |e| e.seq + 1);
+        let alerts = entries.iter().map(|e| e.alerts.len()).sum();
         Ok(History {
             inner: Mutex::new(Inner {
                 entries,
+                alerts,
                 next_seq,
                 log: Some(log),
             }),
             retention,
-            max_entries,
+            limits,
         })
     }
 
@@ -123,11 +139,16 @@ impl History {
         entry.seq = inner.next_seq;
         inner.next_seq += 1;
         let mut dropped = Vec::new();
-        while inner.entries.len() >= self.max_entries.max(1) {
+        while !inner.entries.is_empty()
+            && (inner.entries.len() >= self.limits.max_entries.max(1)
+                || inner.alerts + entry.alerts.len() > self.limits.max_alerts)
+        {
             if let Some(old) = inner.entries.pop_front() {
+                inner.alerts -= old.alerts.len();
                 dropped.push(old.key());
             }
         }
+        inner.alerts += entry.alerts.len();
         let Inner { entries, log, .. } = &mut *inner;
         if let Some(log) = log.as_mut() {
             let res = dropped
@@ -170,6 +191,7 @@ impl History {
         let before = inner.entries.len();
         let retention = self.retention;
         inner.entries.retain(|e| add_duration(e.at, retention) > now);
+        inner.alerts = inner.entries.iter().map(|e| e.alerts.len()).sum();
         let n = before - inner.entries.len();
         if n > 0 {
             let Inner { entries, log, .. } = &mut *inner;
@@ -186,5 +208,72 @@ impl History {
             Some(log) => log.sync(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(receiver: &str, alerts: usize) -> HistoryEntry {
+        let alert = |i: usize| Alert {
+            labels: Labels::from_pairs([("alertname", format!("A{i}"))]),
+            annotations: BTreeMap::new(),
+            starts_at: Timestamp::UNIX_EPOCH,
+            ends_at: Timestamp::UNIX_EPOCH,
+            generator_url: String::new(),
+            updated_at: Timestamp::UNIX_EPOCH,
+            timeout: false,
+        };
+        HistoryEntry {
+            seq: 0,
+            at: Timestamp::now(),
+            receiver: receiver.into(),
+            integration: "webhook".into(),
+            index: 0,
+            group_key: "{}:{}".into(),
+            group_labels: Labels::empty(),
+            reason: "first notification".into(),
+            alerts: (0..alerts).map(alert).collect(),
+            attempts: 1,
+            outcome: Outcome::Sent,
+        }
+    }
+
+    fn receivers(h: &History) -> Vec<String> {
+        h.query(&HistoryQuery::default())
+            .into_iter()
+            .map(|e| e.receiver)
+            .collect()
+    }
+
+    #[test]
+    fn oldest_entries_go_when_the_alerts_held_would_exceed_the_limit() {
+        let limits = HistoryLimits {
+            max_entries: 100,
+            max_alerts: 5,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.log");
+        let h = History::open(&path, std::time::Duration::from_secs(3600), limits).unwrap();
+        for r in ["a", "b"] {
+            h.record(entry(r, 2));
+        }
+        assert_eq!(receivers(&h), ["b", "a"]);
+        // 2 + 2 + 2 > 5: the oldest goes.
+        h.record(entry("c", 2));
+        assert_eq!(receivers(&h), ["c", "b"]);
+        // An entry bigger than the limit on its own is kept, alone.
+        h.record(entry("big", 7));
+        assert_eq!(receivers(&h), ["big"]);
+        h.record(entry("d", 1));
+        assert_eq!(receivers(&h), ["d"]);
+        // The count survives a restart: the reopened history still holds 1 alert of 5.
+        drop(h);
+        let h = History::open(&path, std::time::Duration::from_secs(3600), limits).unwrap();
+        h.record(entry("e", 4));
+        assert_eq!(receivers(&h), ["e", "d"]);
+        h.record(entry("f", 1));
+        assert_eq!(receivers(&h), ["f", "e"]);
     }
 }

@@ -52,7 +52,7 @@ use watchfire_config::alertmanager::Config;
 use watchfire_model::Labels;
 
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use history::{History, HistoryEntry, HistoryQuery, Outcome};
+pub use history::{History, HistoryEntry, HistoryLimits, HistoryQuery, Outcome};
 pub use notify::{
     FailureReason, Integration, NotificationGroup, Notifier, NotifyError, NotifyReason, Recorded, RecordingNotifier,
 };
@@ -145,6 +145,9 @@ pub struct Options {
     pub dispatch_start_delay: Duration,
     /// The most notification history entries kept.
     pub history_max_entries: usize,
+    /// The most alerts the notification history holds across its entries (each keeps a copy
+    /// of its group's alerts).
+    pub history_max_alerts: usize,
     /// The wall clock.
     pub clock: Arc<dyn Clock>,
     /// Whether retry waits are randomised (±50 %, as upstream); tests on a paused clock turn
@@ -163,6 +166,7 @@ impl Default for Options {
             maintenance_interval: Duration::from_secs(15 * 60),
             dispatch_start_delay: Duration::ZERO,
             history_max_entries: 10_000,
+            history_max_alerts: 20_000,
             clock: Arc::new(SystemClock),
             retry_jitter: true,
             version: VersionInfo::default(),
@@ -251,6 +255,10 @@ impl Alerting {
     ) -> Result<Alerting, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let clock = Arc::clone(&options.clock);
+        let history_limits = HistoryLimits {
+            max_entries: options.history_max_entries,
+            max_alerts: options.history_max_alerts,
+        };
         let (store, silences, nflog, history) = match &options.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| Error::Io {
@@ -261,14 +269,14 @@ impl Alerting {
                     AlertStore::open(&dir.join("alerts.log"))?,
                     Silences::open(&dir.join("silences.log"), options.retention)?,
                     Nflog::open(&dir.join("nflog.log"), options.retention)?,
-                    History::open(&dir.join("history.log"), options.retention, options.history_max_entries)?,
+                    History::open(&dir.join("history.log"), options.retention, history_limits)?,
                 )
             }
             None => (
                 AlertStore::in_memory(),
                 Silences::in_memory(options.retention),
                 Nflog::in_memory(options.retention),
-                History::in_memory(options.retention, options.history_max_entries),
+                History::in_memory(options.retention, history_limits),
             ),
         };
         let sources = Arc::new(Sources::default());
