@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod read;
 pub mod receiver;
 pub mod sender;
+pub mod wire;
 
 pub use federate::{FederateOptions, federate_router};
 pub use metadata::{FamilyMetadata, MetadataSource};

@@ -34,7 +34,7 @@ use http::{HeaderMap, StatusCode, header};
 use prost::Message;
 use watchfire_config::prometheus::ProtobufMessage;
 use watchfire_model::{Labels, METRIC_NAME};
-use watchfire_proto::{prompb, write_v2};
+use watchfire_proto::write_v2;
 use watchfire_storage::{Appendable, Appender, Error as StorageError, Metadata, MetricType, SeriesRef};
 
 use crate::codec::{PROTOBUF_CONTENT_TYPE, decode_snappy, labels_from_proto, read_body, text_error};
@@ -194,18 +194,7 @@ async fn handle(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Body)
     };
     let rx2 = rx.clone();
     let joined = match msg {
-        ProtobufMessage::WriteV1 => {
-            let req = match prompb::WriteRequest::decode(raw.as_slice()) {
-                Ok(r) => r,
-                Err(e) => {
-                    return text_error(
-                        StatusCode::BAD_REQUEST,
-                        format!("decoding prometheus.WriteRequest: {e}"),
-                    );
-                }
-            };
-            tokio::task::spawn_blocking(move || rx2.write_v1(&req)).await
-        }
+        ProtobufMessage::WriteV1 => tokio::task::spawn_blocking(move || rx2.write_v1(&raw)).await,
         ProtobufMessage::WriteV2 => {
             let req = match write_v2::Request::decode(raw.as_slice()) {
                 Ok(r) => r,
@@ -312,7 +301,8 @@ impl Receiver {
         }
     }
 
-    fn write_v1(&self, req: &prompb::WriteRequest) -> Outcome {
+    /// Writes the `prometheus.WriteRequest` in `raw`, read in place ([`crate::wire`]).
+    fn write_v1(&self, raw: &[u8]) -> Outcome {
         let mut app = self.limited();
         let mut invalid = 0u64;
         let mut histograms = 0u64;
@@ -324,40 +314,49 @@ impl Receiver {
                 error: Some((status, msg)),
             }
         };
-        for ts in &req.timeseries {
-            let ls = match labels_from_proto(ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))) {
+        let res = crate::wire::for_each_series(raw, |ts| {
+            histograms += ts.histograms as u64;
+            let ls = match labels_from_proto(ts.labels.iter().copied()) {
                 Ok(ls) if ls.has(METRIC_NAME) => ls,
                 Ok(ls) => {
                     tracing::warn!(got = %ls, "invalid metric names or labels");
                     invalid += 1;
-                    continue;
+                    return Ok(());
                 }
                 Err(e) => {
                     tracing::warn!(err = %e, "invalid labels for series");
                     invalid += 1;
-                    continue;
+                    return Ok(());
                 }
             };
             let mut r = None;
-            for s in &ts.samples {
-                match app.append(r, &ls, s.timestamp, s.value) {
+            for &(t, v) in ts.samples {
+                match app.append(r, &ls, t, v) {
                     Ok(x) => {
                         r = Some(x);
                         written += 1;
                     }
                     Err(AppendError::Rejected(msg)) => {
-                        tracing::error!(err = %msg, series = %ls, timestamp = s.timestamp, "out of order sample from remote write");
-                        self.metrics.invalid_labels.inc_by(invalid);
-                        return fail(&mut app, StatusCode::BAD_REQUEST, msg);
+                        tracing::error!(err = %msg, series = %ls, timestamp = t, "out of order sample from remote write");
+                        return Err((StatusCode::BAD_REQUEST, msg));
                     }
-                    Err(AppendError::Failed(e)) => {
-                        return fail(&mut app, StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-                    }
+                    Err(AppendError::Failed(e)) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
                 }
             }
-            histograms += ts.histograms.len() as u64;
-        }
+            Ok(())
+        });
         self.metrics.invalid_labels.inc_by(invalid);
+        match res {
+            Err(e) => {
+                return fail(
+                    &mut app,
+                    StatusCode::BAD_REQUEST,
+                    format!("decoding prometheus.WriteRequest: {e}"),
+                );
+            }
+            Ok(Err((status, msg))) => return fail(&mut app, status, msg),
+            Ok(Ok(())) => {}
+        }
         if histograms > 0 {
             tracing::warn!(
                 count = histograms,
