@@ -18,7 +18,7 @@ use watchfire_textparse::{Entry, Format, Options as ParseOptions};
 use crate::Clock;
 use crate::metrics::{ScrapeMetrics, go_duration};
 use crate::scraper::{FetchError, Scraper};
-use crate::target::{MetaEntry, Target};
+use crate::target::{Family, Target};
 
 /// Samples further ahead than this are out of bounds (upstream `maxAheadTime`).
 const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
@@ -46,23 +46,66 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
     }
 }
 
-struct CacheEntry {
-    series_ref: SeriesRef,
-    last_iter: u64,
-    labels: Labels,
+/// Identity of an exposed series in the scrape cache: the 128-bit xxh3 hash of its text as
+/// exposed ([`watchfire_textparse::Series::key`]). Upstream keys its cache by the text itself;
+/// keeping only the hash saves an allocation of the text per series (about a tenth of the
+/// memory a series costs while scraped). Two distinct texts of one target collide with
+/// probability about n² / 2¹²⁹ (10⁻²⁷ for a million series per target), so the hash stands for
+/// the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SeriesKey(u64, u64);
+
+impl SeriesKey {
+    pub(crate) fn of(exposed: &[u8]) -> Self {
+        let h = xxhash_rust::xxh3::xxh3_128(exposed);
+        SeriesKey((h >> 64) as u64, h as u64)
+    }
 }
 
-/// What the loop remembers between scrapes: exposed series text to storage reference and
-/// final labels, series dropped by metric relabeling, and the series of the current and the
-/// previous scrape (for staleness).
+/// Hasher of [`SeriesKey`]s, which are uniformly distributed already.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than `SeriesKey`; keep them well mixed anyway.
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = self.0.rotate_left(29) ^ x;
+    }
+}
+
+type KeyMap<V> = HashMap<SeriesKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// A cached series. Flags instead of upstream's iteration number keep it at 32 bytes, 48 with
+/// its key, in a table with a slot per exposed series of every target.
+struct CacheEntry {
+    series_ref: SeriesRef,
+    labels: Labels,
+    /// Exposed in the current scrape (upstream: `lastIter` is the current iteration).
+    seen: bool,
+    /// Appended with staleness tracking in the current scrape (upstream `seriesCur`).
+    cur: bool,
+    /// Appended with staleness tracking in the previous scrape (upstream `seriesPrev`).
+    prev: bool,
+}
+
+/// What the loop remembers between scrapes: exposed series to storage reference and final
+/// labels, series dropped by metric relabeling, and which series the current and the previous
+/// scrape appended (for staleness; flags in the entries instead of upstream's two maps of
+/// reference → labels, which cost as much again as the cache).
 #[derive(Default)]
 pub(crate) struct Cache {
     iter: u64,
     successful_count: usize,
-    series: HashMap<Box<[u8]>, CacheEntry>,
-    dropped: HashMap<Box<[u8]>, u64>,
-    cur: HashMap<SeriesRef, Labels>,
-    prev: HashMap<SeriesRef, Labels>,
+    series: KeyMap<CacheEntry>,
+    dropped: KeyMap<u64>,
     report: HashMap<&'static str, (SeriesRef, Labels)>,
 }
 
@@ -71,7 +114,7 @@ impl std::fmt::Debug for Cache {
         f.debug_struct("Cache")
             .field("iter", &self.iter)
             .field("series", &self.series.len())
-            .field("prev", &self.prev.len())
+            .field("prev", &self.series.values().filter(|e| e.prev).count())
             .finish()
     }
 }
@@ -91,15 +134,47 @@ impl Cache {
         }
         if flush {
             let iter = self.iter;
-            self.series.retain(|_, e| e.last_iter == iter);
+            self.series.retain(|_, e| e.seen);
             self.dropped.retain(|_, i| *i == iter);
             // Metadata outlives its series by ten scrapes.
-            meta.retain(|_, e| iter.saturating_sub(e.last_iter) <= 10);
+            meta.retain(|last| iter.saturating_sub(last) <= 10);
         }
         drop(meta);
-        std::mem::swap(&mut self.prev, &mut self.cur);
-        self.cur.clear();
+        for e in self.series.values_mut() {
+            e.seen = false;
+            e.prev = e.cur;
+            e.cur = false;
+        }
         self.iter += 1;
+    }
+
+    /// Forgets what the current scrape appended (it was rolled back).
+    fn clear_cur(&mut self) {
+        for e in self.series.values_mut() {
+            e.cur = false;
+        }
+    }
+
+    /// The references and labels of the series of the previous scrape missing from the
+    /// current one (upstream: `seriesPrev` entries not in `seriesCur`), each once.
+    fn gone(&self) -> Vec<(SeriesRef, Labels)> {
+        let mut gone: Vec<(SeriesRef, Labels)> = self
+            .series
+            .values()
+            .filter(|e| e.prev && !e.cur)
+            .map(|e| (e.series_ref, e.labels.clone()))
+            .collect();
+        if gone.is_empty() {
+            return gone;
+        }
+        // Two exposed series can share a reference (relabeling made them equal): the
+        // reference is current if either is.
+        let cur: std::collections::HashSet<SeriesRef> =
+            self.series.values().filter(|e| e.cur).map(|e| e.series_ref).collect();
+        gone.retain(|(r, _)| !cur.contains(r));
+        gone.sort_unstable_by_key(|(r, _)| r.0);
+        gone.dedup_by_key(|(r, _)| *r);
+        gone
     }
 }
 
@@ -259,25 +334,17 @@ impl ScrapeLoop {
         Ok(())
     }
 
-    fn set_metadata(&self, cache_iter: u64, name: &str, update: impl FnOnce(&mut MetaEntry)) {
+    /// Records family `name` as exposed by scrape `cache_iter`, changed by `change` (which
+    /// returns the changed family, if any).
+    fn set_metadata(&self, cache_iter: u64, name: &str, change: impl FnOnce(&Family) -> Option<Family>) {
         let mut meta = self.target.metadata.lock().unwrap_or_else(|e| e.into_inner());
-        let e = meta.entry(name.to_owned()).or_insert_with(|| MetaEntry {
-            metric_type: "unknown".into(),
-            help: String::new(),
-            unit: String::new(),
-            last_iter: cache_iter,
-        });
-        update(e);
-        e.last_iter = cache_iter;
+        meta.update(name, cache_iter, change);
     }
 
     /// Writes staleness markers for the series of the previous scrape missing from this one.
     fn update_stale_markers(&self, app: &mut dyn Appender, cache: &Cache, t: i64) -> Result<(), StorageError> {
-        for (r, labels) in &cache.prev {
-            if cache.cur.contains_key(r) {
-                continue;
-            }
-            match app.append(Some(*r), labels, t, stale_nan()) {
+        for (r, labels) in cache.gone() {
+            match app.append(Some(r), &labels, t, stale_nan()) {
                 Ok(_) | Err(StorageError::OutOfOrderSample | StorageError::DuplicateSampleForTimestamp) => {}
                 Err(e) => return Err(e),
             }
@@ -328,15 +395,36 @@ impl ScrapeLoop {
             };
             let s = match entry {
                 Entry::Type { name, kind } => {
-                    self.set_metadata(iter, name, |e| kind.as_str().clone_into(&mut e.metric_type));
+                    self.set_metadata(iter, name, |f| {
+                        (f.metric_type != kind).then(|| Family {
+                            name: f.name.clone(),
+                            metric_type: kind,
+                            help: f.help.clone(),
+                            unit: f.unit.clone(),
+                        })
+                    });
                     continue;
                 }
                 Entry::Help { name, help } => {
-                    self.set_metadata(iter, name, |e| help.clone_into(&mut e.help));
+                    self.set_metadata(iter, name, |f| {
+                        (*f.help != *help).then(|| Family {
+                            name: f.name.clone(),
+                            metric_type: f.metric_type,
+                            help: help.into(),
+                            unit: f.unit.clone(),
+                        })
+                    });
                     continue;
                 }
                 Entry::Unit { name, unit } => {
-                    self.set_metadata(iter, name, |e| unit.clone_into(&mut e.unit));
+                    self.set_metadata(iter, name, |f| {
+                        (*f.unit != *unit).then(|| Family {
+                            name: f.name.clone(),
+                            metric_type: f.metric_type,
+                            help: f.help.clone(),
+                            unit: unit.into(),
+                        })
+                    });
                     continue;
                 }
                 Entry::Comment(_) => continue,
@@ -345,13 +433,14 @@ impl ScrapeLoop {
             counts.total += 1;
             let parsed_ts = if self.cfg.honor_timestamps { s.timestamp } else { None };
             let ts = parsed_ts.unwrap_or(t);
-            if let Some(i) = cache.dropped.get_mut(s.key) {
+            let key = SeriesKey::of(s.key);
+            if let Some(i) = cache.dropped.get_mut(&key) {
                 *i = iter;
                 continue;
             }
-            let cached = cache.series.get_mut(s.key).map(|e| {
-                let already = e.last_iter == iter;
-                e.last_iter = iter;
+            let cached = cache.series.get_mut(&key).map(|e| {
+                let already = e.seen;
+                e.seen = true;
                 (e.series_ref, e.labels.clone(), already)
             });
             let (series_ref, labels, already) = match cached {
@@ -364,7 +453,7 @@ impl ScrapeLoop {
                         )));
                     }
                     let Some(labels) = self.mutate(&s.to_labels()) else {
-                        cache.dropped.insert(s.key.into(), iter);
+                        cache.dropped.insert(key, iter);
                         continue;
                     };
                     if !labels.has(METRIC_NAME) {
@@ -423,19 +512,20 @@ impl ScrapeLoop {
             if let Some(r) = new_ref {
                 match series_ref {
                     Some(old) if tracks_staleness && old.0 != 0 => {
-                        cache.cur.insert(old, labels.clone());
+                        if let Some(e) = cache.series.get_mut(&key) {
+                            e.cur = true;
+                        }
                     }
                     Some(_) => {}
                     None => {
-                        if tracks_staleness && r.0 != 0 {
-                            cache.cur.insert(r, labels.clone());
-                        }
                         cache.series.insert(
-                            s.key.into(),
+                            key,
                             CacheEntry {
                                 series_ref: r,
-                                last_iter: iter,
+                                seen: true,
                                 labels,
+                                cur: tracks_staleness && r.0 != 0,
+                                prev: false,
                             },
                         );
                         if !limit_hit {
@@ -621,7 +711,7 @@ impl ScrapeLoop {
                         debug!(target = %self.target.url(), err = %e, "append failed");
                         // Nothing of the refused scrape is stored, so every series of the
                         // previous scrape gets a staleness marker.
-                        cache.cur.clear();
+                        cache.clear_cur();
                         if let Err(e) = self.append_empty(app.as_mut(), &mut cache, t) {
                             let _ = app.rollback();
                             app = self.appendable.appender();
@@ -772,5 +862,77 @@ impl LoopHandle {
         if let Some(rx) = self.stopped.take() {
             let _ = rx.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(r: u64, name: &str, prev: bool, cur: bool) -> CacheEntry {
+        CacheEntry {
+            series_ref: SeriesRef(r),
+            seen: false,
+            labels: Labels::from_pairs([(METRIC_NAME, name)]),
+            cur,
+            prev,
+        }
+    }
+
+    fn gone(entries: Vec<(&str, CacheEntry)>) -> Vec<u64> {
+        let mut cache = Cache::default();
+        for (text, e) in entries {
+            cache.series.insert(SeriesKey::of(text.as_bytes()), e);
+        }
+        cache.gone().into_iter().map(|(r, _)| r.0).collect()
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn cache_slots_stay_small() {
+        // One slot per exposed series of every target.
+        assert_eq!(std::mem::size_of::<(SeriesKey, CacheEntry)>(), 48);
+    }
+
+    #[test]
+    fn series_key_tells_texts_apart() {
+        assert_eq!(SeriesKey::of(b"a{x=\"1\"}"), SeriesKey::of(b"a{x=\"1\"}"));
+        assert_ne!(SeriesKey::of(b"a{x=\"1\"}"), SeriesKey::of(b"a{x=\"2\"}"));
+        assert_ne!(SeriesKey::of(b""), SeriesKey::of(b"a"));
+    }
+
+    #[test]
+    fn gone_lists_previous_series_not_current() {
+        assert_eq!(
+            gone(vec![
+                ("a", entry(1, "a", true, false)),
+                ("b", entry(2, "b", true, true)),
+                ("c", entry(3, "c", false, true)),
+                ("d", entry(4, "d", false, false)),
+            ]),
+            vec![1]
+        );
+        assert!(gone(vec![]).is_empty());
+    }
+
+    #[test]
+    fn gone_treats_a_shared_reference_as_one_series() {
+        // Two exposed texts relabeled into one series: current if either is current, and
+        // marked stale once when neither is.
+        assert!(
+            gone(vec![
+                ("x{a=\"1\"}", entry(7, "x", true, false)),
+                ("x{a=\"2\"}", entry(7, "x", true, true)),
+            ])
+            .is_empty()
+        );
+        assert_eq!(
+            gone(vec![
+                ("x{a=\"1\"}", entry(7, "x", true, false)),
+                ("x{a=\"2\"}", entry(7, "x", true, false)),
+                ("y", entry(3, "y", true, false)),
+            ]),
+            vec![3, 7]
+        );
     }
 }

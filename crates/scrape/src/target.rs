@@ -2,13 +2,14 @@
 //! scrape/target.go `PopulateDiscoveredLabels`, `PopulateLabels`), the scrape URL, the
 //! per-target phase inside the interval, and the state the API reports.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 use watchfire_config::prometheus::{RelabelConfig, ScrapeConfig};
 use watchfire_discovery::TargetGroup;
 use watchfire_model::{Labels, LabelsBuilder};
+use watchfire_textparse::MetricType;
 
 /// Reserved label names, as upstream's `model` package spells them.
 pub const ADDRESS_LABEL: &str = "__address__";
@@ -322,12 +323,104 @@ pub struct MetricMetadata {
     pub unit: String,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct MetaEntry {
-    pub metric_type: String,
-    pub help: String,
-    pub unit: String,
-    pub last_iter: u64,
+/// The metadata of one metric family, from its `# TYPE`, `# HELP` and `# UNIT` lines. The
+/// targets of a job usually run the same exporter, so one copy is shared between all targets
+/// exposing the same ([`intern`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Family {
+    pub name: Box<str>,
+    pub metric_type: MetricType,
+    pub help: Box<str>,
+    pub unit: Box<str>,
+}
+
+/// Every family some target holds, for [`intern`].
+#[derive(Default)]
+struct FamilyTable {
+    set: HashSet<Arc<Family>>,
+    /// Size after the last sweep of families no target holds any more.
+    swept: usize,
+}
+
+static FAMILIES: LazyLock<Mutex<FamilyTable>> = LazyLock::new(Mutex::default);
+
+/// The shared copy of `family`. Called only when a target's metadata changes (first scrape,
+/// changed help), never per scrape. Families no target holds any more are swept whenever the
+/// table has doubled since the last sweep, so at most half of it is garbage.
+pub(crate) fn intern(family: Family) -> Arc<Family> {
+    let mut t = FAMILIES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(f) = t.set.get(&family) {
+        return f.clone();
+    }
+    if t.set.len() >= (2 * t.swept).max(1024) {
+        t.set.retain(|f| Arc::strong_count(f) > 1);
+        t.swept = t.set.len();
+    }
+    let f = Arc::new(family);
+    t.set.insert(f.clone());
+    f
+}
+
+/// The metadata of a target's metric families, sorted by family name: a shared [`Family`]
+/// and the scrape that last exposed it. A target exposes hundreds of families (node_exporter:
+/// about 300), so this is a list with exact capacity, looked up by binary search, rather than
+/// a hash map with its empty slots, and 16 bytes a family rather than a copy of its strings.
+#[derive(Debug, Default)]
+pub(crate) struct FamilyMetadata {
+    families: Vec<(Arc<Family>, u64)>,
+}
+
+impl FamilyMetadata {
+    pub(crate) fn len(&self) -> usize {
+        self.families.len()
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.families.binary_search_by(|(f, _)| (*f.name).cmp(name))
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Family> {
+        self.find(name).ok().map(|i| &*self.families[i].0)
+    }
+
+    /// Records that scrape `iter` exposed family `name` (added of unknown type, without help
+    /// or unit, if new) and applies `change`, which returns the changed family, if any.
+    pub(crate) fn update(&mut self, name: &str, iter: u64, change: impl FnOnce(&Family) -> Option<Family>) {
+        let i = match self.find(name) {
+            Ok(i) => i,
+            Err(i) => {
+                let f = intern(Family {
+                    name: name.into(),
+                    metric_type: MetricType::Unknown,
+                    help: Box::default(),
+                    unit: Box::default(),
+                });
+                // New families are rare after the first scrape; growing by one keeps the
+                // list exact.
+                self.families.reserve_exact(1);
+                self.families.insert(i, (f, iter));
+                i
+            }
+        };
+        let (f, last) = &mut self.families[i];
+        if let Some(changed) = change(f) {
+            *f = intern(changed);
+        }
+        *last = iter;
+    }
+
+    /// Keeps the families whose last scrape `keep` accepts.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        let before = self.families.len();
+        self.families.retain(|(_, last)| keep(*last));
+        if self.families.len() != before {
+            self.families.shrink_to_fit();
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Family> {
+        self.families.iter().map(|(f, _)| &**f)
+    }
 }
 
 #[derive(Debug)]
@@ -351,7 +444,7 @@ pub struct Target {
     interval: Duration,
     timeout: Duration,
     status: Mutex<Status>,
-    pub(crate) metadata: Mutex<HashMap<String, MetaEntry>>,
+    pub(crate) metadata: Mutex<FamilyMetadata>,
 }
 
 impl Target {
@@ -476,17 +569,15 @@ impl Target {
     /// Metadata of every metric family the target exposed recently.
     pub fn metadata_list(&self) -> Vec<MetricMetadata> {
         let meta = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<MetricMetadata> = meta
-            .iter()
-            .map(|(name, e)| MetricMetadata {
-                metric_family: name.clone(),
-                metric_type: e.metric_type.clone(),
-                help: e.help.clone(),
-                unit: e.unit.clone(),
+        meta.iter()
+            .map(|e| MetricMetadata {
+                metric_family: e.name.to_string(),
+                metric_type: e.metric_type.as_str().to_owned(),
+                help: e.help.to_string(),
+                unit: e.unit.to_string(),
             })
-            .collect();
-        out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
-        out
+            // Already sorted by family name.
+            .collect()
     }
 
     /// Metadata of metric family `name`.
@@ -494,9 +585,9 @@ impl Target {
         let meta = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
         meta.get(name).map(|e| MetricMetadata {
             metric_family: name.to_owned(),
-            metric_type: e.metric_type.clone(),
-            help: e.help.clone(),
-            unit: e.unit.clone(),
+            metric_type: e.metric_type.as_str().to_owned(),
+            help: e.help.to_string(),
+            unit: e.unit.to_string(),
         })
     }
 }
@@ -513,6 +604,70 @@ mod tests {
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn family_metadata_is_sorted_exact_shared_and_pruned() {
+        let typed = |kind| {
+            move |f: &Family| {
+                (f.metric_type != kind).then(|| Family {
+                    metric_type: kind,
+                    ..clone(f)
+                })
+            }
+        };
+        let mut m = FamilyMetadata::default();
+        for (i, name) in ["t_node_load1", "t_go_info", "t_up", "t_node_cpu"]
+            .into_iter()
+            .enumerate()
+        {
+            m.update(name, i as u64, typed(MetricType::Gauge));
+        }
+        // An existing family is updated in place, and a change of nothing changes nothing.
+        m.update("t_go_info", 1, |f| {
+            Some(Family {
+                help: "Go version".into(),
+                ..clone(f)
+            })
+        });
+        m.update("t_go_info", 1, |_| None);
+        assert_eq!(m.len(), 4);
+        assert_eq!(m.families.capacity(), 4);
+        let names: Vec<&str> = m.iter().map(|f| &*f.name).collect();
+        assert_eq!(names, ["t_go_info", "t_node_cpu", "t_node_load1", "t_up"]);
+        let go = m.get("t_go_info").unwrap();
+        assert_eq!(
+            (go.metric_type, &*go.help, &*go.unit),
+            (MetricType::Gauge, "Go version", "")
+        );
+        assert!(m.get("missing").is_none());
+
+        // Another target exposing the same families shares them.
+        let mut other = FamilyMetadata::default();
+        other.update("t_up", 0, typed(MetricType::Gauge));
+        other.update("t_node_cpu", 0, typed(MetricType::Counter));
+        let shared = |name: &str| {
+            Arc::ptr_eq(
+                &m.families[m.find(name).unwrap()].0,
+                &other.families[other.find(name).unwrap()].0,
+            )
+        };
+        assert!(shared("t_up"));
+        assert!(!shared("t_node_cpu"), "different type, different family");
+
+        m.retain(|last| last >= 2);
+        let names: Vec<&str> = m.iter().map(|f| &*f.name).collect();
+        assert_eq!(names, ["t_node_cpu", "t_up"]);
+        assert_eq!(m.families.capacity(), 2);
+    }
+
+    fn clone(f: &Family) -> Family {
+        Family {
+            name: f.name.clone(),
+            metric_type: f.metric_type,
+            help: f.help.clone(),
+            unit: f.unit.clone(),
+        }
     }
 
     #[test]
