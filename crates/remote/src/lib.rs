@@ -6,9 +6,9 @@
 //! * [`read`]: `POST /api/v1/read`, remote read with sampled and streamed (XOR chunk)
 //!   responses, as upstream's `storage/remote/read_handler.go`.
 //! * [`federate`]: `GET /federate`, as upstream's `web/federate.go`.
-//! * [`sender`]: the remote-write client side: one queue per `remote_write` entry fed by a
-//!   [`sender::TeeAppendable`] wrapped around local storage, with sharding, batching, retries
-//!   and `prometheus_remote_storage_*` self-metrics.
+//! * [`sender`]: the remote-write client side: one queue per `remote_write` entry, with
+//!   sharding, batching, retries and `prometheus_remote_storage_*` self-metrics; each queue is
+//!   fed by a [`watcher`] thread reading the samples from the WAL, as upstream.
 //! * [`metadata`]: the metric metadata remote write 1.0 queues send every minute.
 //!
 //! Each server part is an axum [`Router`](axum::Router) the web server mounts; none of them
@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod read;
 pub mod receiver;
 pub mod sender;
+pub mod watcher;
 pub mod wire;
 
 pub use federate::{FederateOptions, federate_router};
@@ -52,4 +53,5 @@ impl ExternalLabels {
 }
 pub use read::{ReadOptions, read_router};
 pub use receiver::{ReceiverOptions, receiver_router};
-pub use sender::{TeeAppendable, WriteStorage};
+pub use sender::{TimestampTracker, WriteStorage};
+pub use watcher::WalSource;

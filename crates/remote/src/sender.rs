@@ -1,15 +1,18 @@
 //! The remote-write sender (upstream `storage/remote/write.go`, `queue_manager.go`,
 //! `client.go`).
 //!
-//! [`WriteStorage`] owns one queue per `remote_write` entry. Samples reach it through
-//! [`TeeAppendable`], a wrapper around local storage whose appenders hand every sample of a
-//! successful commit to the queues (this replaces upstream's WAL watcher: samples committed
-//! while the queues are full are dropped and counted in
-//! `prometheus_remote_storage_samples_dropped_total` rather than re-read from the WAL later,
-//! and nothing committed before start-up is sent).
+//! [`WriteStorage`] owns one queue per `remote_write` entry. Each queue reads the samples it
+//! sends from the write-ahead log with a watcher thread of its own ([`crate::watcher`], as
+//! upstream's WAL watcher): what was committed (by scraping, rules or the remote-write
+//! receiver) since the queue started is sent, and when the queue is full its watcher waits
+//! rather than dropping, then catches up from the WAL. [`TimestampTracker`], wrapped around
+//! the storage the appends go through, counts `prometheus_remote_storage_samples_in_total`
+//! and `..._highest_timestamp_in_seconds` (upstream's `timestampTracker`), which resharding
+//! reads as the incoming rate.
 //!
 //! Per queue: external labels are added to each series (the series' own labels win), then
-//! `write_relabel_configs` run; a dropped or emptied series is counted as dropped. Series are
+//! `write_relabel_configs` run, once per series as the watcher reads its series record; a
+//! sample of a dropped or emptied series is counted as dropped. Series are
 //! hashed onto shards, each a bounded channel of
 //! `queue_config.capacity` samples and a task that sends a batch when it holds
 //! `max_samples_per_send` samples or `batch_send_deadline` after its first sample. A batch is
@@ -35,7 +38,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,6 +53,7 @@ use watchfire_proto::{prompb, write_v2};
 use watchfire_storage::{Appendable, Appender, Metadata, Result as StorageResult, SeriesRef};
 
 use crate::codec::{PROTOBUF_CONTENT_TYPE, encode_snappy, labels_to_proto};
+use crate::watcher::{WalSource, Watcher, WatcherMetrics};
 
 /// `User-Agent` of remote write requests.
 pub const USER_AGENT: &str = concat!("Watchfire/", env!("CARGO_PKG_VERSION"));
@@ -233,7 +237,7 @@ impl SenderMetrics {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -242,10 +246,19 @@ fn now_ms() -> i64 {
 
 /// One sample waiting in a shard.
 #[derive(Clone, Debug)]
-struct Pending {
-    labels: Labels,
-    t: Timestamp,
-    v: f64,
+pub(crate) struct Pending {
+    pub(crate) labels: Labels,
+    pub(crate) t: Timestamp,
+    pub(crate) v: f64,
+}
+
+/// What came in through the [`TimestampTracker`]: the rate and the newest timestamp
+/// resharding compares the queues' sending with (upstream's `samplesIn` and
+/// `highestRecvTimestamp`, shared by all queues).
+#[derive(Debug, Default)]
+pub(crate) struct Ingest {
+    samples: AtomicU64,
+    highest_ms: AtomicI64,
 }
 
 /// The remote write queues of the current configuration.
@@ -253,8 +266,10 @@ struct Pending {
 pub struct WriteStorage {
     queues: Mutex<Vec<Arc<Queue>>>,
     metadata: crate::metadata::SharedSource,
-    active: AtomicUsize,
     metrics: SenderMetrics,
+    watcher_metrics: WatcherMetrics,
+    wal: WalSource,
+    ingest: Arc<Ingest>,
     runtime: tokio::runtime::Handle,
     reshard_interval: Duration,
 }
@@ -263,23 +278,42 @@ pub struct WriteStorage {
 pub const RESHARD_INTERVAL: Duration = Duration::from_secs(10);
 
 impl WriteStorage {
-    /// Remote write storage with no queues; its metrics are registered in `registry` when
-    /// given. Must be called inside a tokio runtime, which runs the shards.
-    pub fn new(registry: Option<&Registry>) -> Result<Arc<Self>, SenderError> {
-        Self::with_reshard_interval(registry, RESHARD_INTERVAL)
+    /// Remote write storage with no queues, whose queues will read `wal`; its metrics are
+    /// registered in `registry` when given. Must be called inside a tokio runtime, which runs
+    /// the shards.
+    pub fn new(registry: Option<&Registry>, wal: WalSource) -> Result<Arc<Self>, SenderError> {
+        Self::with_reshard_interval(registry, wal, RESHARD_INTERVAL)
     }
 
     /// [`WriteStorage::new`] with another resharding interval (tests use a short one).
-    pub fn with_reshard_interval(registry: Option<&Registry>, interval: Duration) -> Result<Arc<Self>, SenderError> {
+    pub fn with_reshard_interval(
+        registry: Option<&Registry>,
+        wal: WalSource,
+        interval: Duration,
+    ) -> Result<Arc<Self>, SenderError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SenderError::NoRuntime)?;
         Ok(Arc::new(WriteStorage {
             queues: Mutex::new(Vec::new()),
             metadata: Default::default(),
-            active: AtomicUsize::new(0),
             metrics: SenderMetrics::new(registry),
+            watcher_metrics: WatcherMetrics::new(registry),
+            wal,
+            ingest: Arc::default(),
             runtime,
             reshard_interval: interval,
         }))
+    }
+
+    /// Wraps the storage appends go through so that the samples committed are counted
+    /// (`prometheus_remote_storage_samples_in_total`, `..._highest_timestamp_in_seconds`, the
+    /// incoming rate resharding uses). The samples themselves reach the queues from the WAL.
+    pub fn tracker(&self, inner: Arc<dyn Appendable>) -> TimestampTracker {
+        TimestampTracker {
+            inner,
+            ingest: self.ingest.clone(),
+            samples_in: self.metrics.samples_in.clone(),
+            highest_in: self.metrics.highest_in.clone(),
+        }
     }
 
     /// Applies the `remote_write` section (start-up and reload). `config_dir` is where relative
@@ -320,6 +354,9 @@ impl WriteStorage {
                     &self.runtime,
                     self.reshard_interval,
                     &self.metadata,
+                    self.ingest.clone(),
+                    self.wal.clone(),
+                    self.watcher_metrics.clone(),
                 )),
                 (None, None) => {}
             }
@@ -329,7 +366,6 @@ impl WriteStorage {
                 old.stop();
             }
         }
-        self.active.store(next.len(), Ordering::Release);
         *queues = next;
         Ok(())
     }
@@ -345,26 +381,6 @@ impl WriteStorage {
         for q in queues.drain(..) {
             q.stop();
         }
-        self.active.store(0, Ordering::Release);
-    }
-
-    fn has_queues(&self) -> bool {
-        self.active.load(Ordering::Acquire) > 0
-    }
-
-    /// Hands committed samples to every queue; never blocks.
-    fn enqueue(&self, samples: &[Pending]) {
-        self.metrics.samples_in.inc_by(samples.len() as u64);
-        if let Some(max) = samples.iter().map(|p| p.t).max() {
-            let secs = max as f64 / 1000.0;
-            if secs > self.metrics.highest_in.get() {
-                self.metrics.highest_in.set(secs);
-            }
-        }
-        let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for q in &queues {
-            q.enqueue(samples);
-        }
     }
 }
 
@@ -377,18 +393,15 @@ impl Drop for WriteStorage {
 /// What the resharding decision reads, counted by the queue and its shards.
 #[derive(Debug, Default)]
 struct Flow {
-    /// Samples handed to the queue.
-    data_in: AtomicU64,
     /// Samples sent successfully.
     data_out: AtomicU64,
-    /// Samples dropped (relabeling, full queue, too old).
+    /// Samples dropped (relabeling, unknown series, too old).
     data_dropped: AtomicU64,
     /// Time spent sending batches, retries included, in nanoseconds.
     out_nanos: AtomicU64,
     /// When a batch was last sent successfully (Unix ms).
     last_send_ms: AtomicI64,
-    /// The newest sample timestamp handed to the queue and the newest one sent (ms).
-    highest_in_ms: AtomicI64,
+    /// The newest sample timestamp sent (ms).
     highest_sent_ms: AtomicI64,
 }
 
@@ -425,9 +438,9 @@ struct Rates {
 impl Rates {
     /// Upstream's `calculateDesiredShards`: the unrounded desired number and how far behind
     /// the queue is (seconds), or `None` when nothing has been sent (no basis to decide on).
-    fn desired(&mut self, flow: &Flow, interval: Duration) -> Option<(f64, f64)> {
+    fn desired(&mut self, ingest: &Ingest, flow: &Flow, interval: Duration) -> Option<(f64, f64)> {
         let now = [
-            flow.data_in.load(Ordering::Relaxed),
+            ingest.samples.load(Ordering::Relaxed),
             flow.data_out.load(Ordering::Relaxed),
             flow.data_dropped.load(Ordering::Relaxed),
             flow.out_nanos.load(Ordering::Relaxed),
@@ -442,7 +455,7 @@ impl Rates {
             return None;
         }
         let kept = out_rate / (dropped_rate + out_rate);
-        let delay = (flow.highest_in_ms.load(Ordering::Relaxed) - flow.highest_sent_ms.load(Ordering::Relaxed)).max(0)
+        let delay = (ingest.highest_ms.load(Ordering::Relaxed) - flow.highest_sent_ms.load(Ordering::Relaxed)).max(0)
             as f64
             / 1000.0;
         let pending = delay * in_rate * kept;
@@ -494,6 +507,11 @@ pub(crate) struct Queue {
     stopping: Arc<AtomicBool>,
     metrics: SenderMetrics,
     runtime: tokio::runtime::Handle,
+    ingest: Arc<Ingest>,
+    /// Woken when the queue stops, so that its watcher notices at once.
+    wal: WalSource,
+    /// The watcher thread, joined when the queue stops.
+    watcher: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Upstream names an unnamed queue by a hash of its config.
@@ -510,6 +528,7 @@ fn queue_name(cfg: &RemoteWriteConfig) -> String {
 }
 
 impl Queue {
+    #[allow(clippy::too_many_arguments)]
     fn start(
         cfg: RemoteWriteConfig,
         external_labels: Labels,
@@ -518,6 +537,9 @@ impl Queue {
         rt: &tokio::runtime::Handle,
         reshard_interval: Duration,
         metadata: &crate::metadata::SharedSource,
+        ingest: Arc<Ingest>,
+        wal: WalSource,
+        watcher_metrics: WatcherMetrics,
     ) -> Arc<Queue> {
         let name = queue_name(&cfg);
         let qc = &cfg.queue_config;
@@ -550,8 +572,12 @@ impl Queue {
             stopping: Arc::new(AtomicBool::new(false)),
             metrics,
             runtime: rt.clone(),
+            ingest,
+            wal: wal.clone(),
+            watcher: Mutex::new(None),
         });
         queue.set_shards(n);
+        *queue.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Watcher::spawn(queue.clone(), wal, watcher_metrics);
         rt.spawn(reshard_loop(Arc::downgrade(&queue), reshard_interval));
         let mc = &queue.cfg.metadata_config;
         if mc.send && queue.cfg.protobuf_message == ProtobufMessage::WriteV1 {
@@ -563,6 +589,11 @@ impl Queue {
             ));
         }
         queue
+    }
+
+    /// The queue's name (`remote_name`).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -642,51 +673,70 @@ impl Queue {
         tracing::info!(remote_name = %self.name, "stopping remote write queue");
         self.stopping.store(true, Ordering::Release);
         self.shards.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        // The watcher checks for the stop between records and while it waits for room (at
+        // most 100 ms): joining is short, and a queue started in this one's place afterwards
+        // cannot have its watcher metrics removed by this one's exit.
+        self.wal.wake();
+        let handle = self.watcher.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
+        }
     }
 
-    fn enqueue(&self, samples: &[Pending]) {
-        let url = self.cfg.url.to_string();
-        let ls = [self.name.as_str(), url.as_str()];
-        let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
-        if shards.is_empty() {
-            return;
-        }
-        let mut dropped = 0u64;
-        let mut queued = 0i64;
-        let mut last: Option<(Labels, Option<Labels>)> = None;
-        for s in samples {
-            // Samples of one series usually come together: relabel each run once.
-            let target = match &last {
-                Some((src, out)) if *src == s.labels => out.clone(),
-                _ => {
-                    let out = self.series_labels(&s.labels);
-                    last = Some((s.labels.clone(), out.clone()));
-                    out
-                }
-            };
-            let Some(labels) = target else {
-                dropped += 1;
-                continue;
-            };
-            let i = (labels.stable_hash() % shards.len() as u64) as usize;
-            match shards[i].try_send(Pending { labels, t: s.t, v: s.v }) {
-                Ok(()) => queued += 1,
-                Err(_) => dropped += 1,
+    /// Counts samples the watcher did not hand over (series dropped by relabeling, or
+    /// unknown).
+    pub(crate) fn count_dropped(&self, n: u64) {
+        let ls = [self.settings.labels[0].as_str(), self.settings.labels[1].as_str()];
+        self.metrics.samples_dropped.with_label_values(&ls).inc_by(n);
+        self.flow.data_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Hands `(labels hash, sample)` pairs to the shards, waiting while the one a sample
+    /// belongs to is full (upstream's `QueueManager.Append`): 5 ms at first, doubling up to
+    /// 100 ms. Returns false when the queue stopped before taking them all.
+    pub(crate) fn push_blocking(&self, samples: Vec<(u64, Pending)>) -> bool {
+        let ls = [self.settings.labels[0].as_str(), self.settings.labels[1].as_str()];
+        let mut rest = samples.into_iter();
+        let mut held: Option<(u64, Pending)> = None;
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            if self.is_stopping() {
+                return false;
             }
-        }
-        if dropped > 0 {
-            self.metrics.samples_dropped.with_label_values(&ls).inc_by(dropped);
-        }
-        self.metrics.samples_pending.with_label_values(&ls).add(queued);
-        self.flow.data_in.fetch_add(samples.len() as u64, Ordering::Relaxed);
-        self.flow.data_dropped.fetch_add(dropped, Ordering::Relaxed);
-        if let Some(max) = samples.iter().map(|p| p.t).max() {
-            self.flow.highest_in_ms.fetch_max(max, Ordering::Relaxed);
+            let (mut queued, mut lost) = (0i64, 0u64);
+            {
+                let shards = self.shards.lock().unwrap_or_else(|e| e.into_inner());
+                if shards.is_empty() {
+                    return false;
+                }
+                while let Some((hash, p)) = held.take().or_else(|| rest.next()) {
+                    match shards[(hash % shards.len() as u64) as usize].try_send(p) {
+                        Ok(()) => queued += 1,
+                        Err(mpsc::error::TrySendError::Full(p)) => {
+                            held = Some((hash, p));
+                            break;
+                        }
+                        // The shard's task ended (it panicked): nothing will send this.
+                        Err(mpsc::error::TrySendError::Closed(_)) => lost += 1,
+                    }
+                }
+            }
+            self.metrics.samples_pending.with_label_values(&ls).add(queued);
+            if lost > 0 {
+                self.count_dropped(lost);
+            }
+            if held.is_none() {
+                return true;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
 
     /// External labels then write relabeling; `None` when the series is dropped.
-    fn series_labels(&self, labels: &Labels) -> Option<Labels> {
+    pub(crate) fn series_labels(&self, labels: &Labels) -> Option<Labels> {
         let with_ext = if self.external_labels.is_empty() {
             labels.clone()
         } else {
@@ -717,7 +767,7 @@ async fn reshard_loop(queue: Weak<Queue>, interval: Duration) {
         if q.stopping.load(Ordering::Acquire) {
             return;
         }
-        let Some((desired, delay)) = rates.desired(&q.flow, interval) else {
+        let Some((desired, delay)) = rates.desired(&q.ingest, &q.flow, interval) else {
             continue;
         };
         let ls = [q.settings.labels[0].as_str(), q.settings.labels[1].as_str()];
@@ -1069,46 +1119,43 @@ impl Client {
     }
 }
 
-/// An [`Appendable`] that appends to `inner` and, after each successful commit, hands the
-/// committed samples to the remote write queues.
+/// An [`Appendable`] that appends to `inner` and counts what each successful commit held
+/// (upstream's `timestampTracker`): `prometheus_remote_storage_samples_in_total`,
+/// `prometheus_remote_storage_highest_timestamp_in_seconds` and the incoming rate resharding
+/// uses. Made by [`WriteStorage::tracker`].
 #[derive(Clone)]
-pub struct TeeAppendable {
+pub struct TimestampTracker {
     inner: Arc<dyn Appendable>,
-    remote: Arc<WriteStorage>,
+    ingest: Arc<Ingest>,
+    samples_in: prometheus::IntCounter,
+    highest_in: prometheus::Gauge,
 }
 
-impl std::fmt::Debug for TeeAppendable {
+impl std::fmt::Debug for TimestampTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TeeAppendable")
-            .field("remote", &self.remote)
-            .finish_non_exhaustive()
+        f.debug_struct("TimestampTracker").finish_non_exhaustive()
     }
 }
 
-impl TeeAppendable {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Appendable>, remote: Arc<WriteStorage>) -> Self {
-        TeeAppendable { inner, remote }
-    }
-}
-
-impl Appendable for TeeAppendable {
+impl Appendable for TimestampTracker {
     fn appender(&self) -> Box<dyn Appender> {
-        Box::new(TeeAppender {
+        Box::new(TrackingAppender {
             inner: self.inner.appender(),
-            remote: self.remote.clone(),
-            buf: Vec::new(),
+            tracker: self.clone(),
+            samples: 0,
+            highest: i64::MIN,
         })
     }
 }
 
-struct TeeAppender {
+struct TrackingAppender {
     inner: Box<dyn Appender>,
-    remote: Arc<WriteStorage>,
-    buf: Vec<Pending>,
+    tracker: TimestampTracker,
+    samples: u64,
+    highest: Timestamp,
 }
 
-impl Appender for TeeAppender {
+impl Appender for TrackingAppender {
     fn append(
         &mut self,
         series_ref: Option<SeriesRef>,
@@ -1117,13 +1164,8 @@ impl Appender for TeeAppender {
         v: f64,
     ) -> StorageResult<SeriesRef> {
         let r = self.inner.append(series_ref, labels, t, v)?;
-        if self.remote.has_queues() {
-            self.buf.push(Pending {
-                labels: labels.clone(),
-                t,
-                v,
-            });
-        }
+        self.samples += 1;
+        self.highest = self.highest.max(t);
         Ok(r)
     }
 
@@ -1138,15 +1180,25 @@ impl Appender for TeeAppender {
 
     fn commit(&mut self) -> StorageResult<()> {
         let res = self.inner.commit();
-        let buf = std::mem::take(&mut self.buf);
-        if res.is_ok() && !buf.is_empty() {
-            self.remote.enqueue(&buf);
+        let (n, highest) = (
+            std::mem::take(&mut self.samples),
+            std::mem::replace(&mut self.highest, i64::MIN),
+        );
+        if res.is_ok() && n > 0 {
+            let t = &self.tracker;
+            t.ingest.samples.fetch_add(n, Ordering::Relaxed);
+            t.samples_in.inc_by(n);
+            let before = t.ingest.highest_ms.fetch_max(highest, Ordering::Relaxed);
+            if highest > before {
+                t.highest_in.set(highest as f64 / 1000.0);
+            }
         }
         res
     }
 
     fn rollback(&mut self) -> StorageResult<()> {
-        self.buf.clear();
+        self.samples = 0;
+        self.highest = i64::MIN;
         self.inner.rollback()
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use watchfire_model::{Labels, MatchType, Matcher};
-use watchfire_remote::{ReceiverOptions, TeeAppendable, WriteStorage};
+use watchfire_remote::{ReceiverOptions, WalSource, WriteStorage};
 use watchfire_storage::{Appendable, Queryable};
 use watchfire_tsdb::{Head, HeadOptions, MemoryStorage};
 
@@ -202,7 +202,9 @@ async fn sender_writes_into_prometheus_receiver() {
     }
 
     let reg = prometheus::Registry::new();
-    let ws = WriteStorage::new(Some(&reg)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(watchfire_tsdb::Db::open(dir.path(), Default::default()).unwrap());
+    let ws = WriteStorage::new(Some(&reg), WalSource::of(&db)).unwrap();
     let src = format!(
         "remote_write:\n  - url: http://127.0.0.1:{}/api/v1/write\n    queue_config:\n      batch_send_deadline: 100ms\n",
         prom.port
@@ -214,14 +216,15 @@ async fn sender_writes_into_prometheus_receiver() {
         Path::new("."),
     )
     .unwrap();
-    let mem = MemoryStorage(Head::in_memory(HeadOptions::default()));
-    let tee = TeeAppendable::new(Arc::new(mem), ws.clone());
-    let now = std::time::SystemTime::now()
+    let tee = ws.tracker(db.clone());
+    // Samples are read from the WAL; only those stamped from the queue's start on are sent.
+    let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
+    let now = start + 5000;
     let ls = Labels::from_pairs([("__name__", "watchfire_peer_test"), ("k", "v")]);
-    let want: Vec<(i64, f64)> = (0..5).map(|i| (now - 5000 + i * 1000, i as f64 * 1.25)).collect();
+    let want: Vec<(i64, f64)> = (0..5).map(|i| (start + i * 1000, i as f64 * 1.25)).collect();
     let mut app = tee.appender();
     for &(t, v) in &want {
         app.append(None, &ls, t, v).unwrap();

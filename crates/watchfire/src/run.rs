@@ -346,9 +346,11 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
-    // Remote write sees every sample committed by scraping and rules (a tee in front of the
-    // store); the remote-write receiver writes to the store directly, as upstream.
-    let remote_write = watchfire_remote::WriteStorage::new(Some(&registry)).context("starting remote write")?;
+    // Remote write reads what it sends from the WAL (one watcher per queue), so it sees every
+    // sample committed: by scraping, rules and the remote-write receiver, as upstream. The
+    // tracker in front of the store counts what comes in (samples in, highest timestamp).
+    let remote_write = watchfire_remote::WriteStorage::new(Some(&registry), watchfire_remote::WalSource::of(&db))
+        .context("starting remote write")?;
     {
         let cfg = &state.read().expect("config lock is never poisoned").prometheus;
         remote_write
@@ -357,7 +359,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     let ingest = Arc::new(Ingest {
         db: db.clone(),
-        tee: watchfire_remote::TeeAppendable::new(db.clone(), remote_write.clone()),
+        tracker: remote_write.tracker(db.clone()),
     });
     let scrape = Arc::new(watchfire_scrape::Manager::new(
         ingest.clone() as Arc<dyn watchfire_storage::Appendable>,
@@ -422,7 +424,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let alerting = Arc::new(alerting);
 
     // Rules: evaluated with the same engine as the API, recording into the store (through the
-    // remote-write tee), alerting into the built-in Alertmanager and any external ones.
+    // remote-write tracker), alerting into the built-in Alertmanager and any external ones.
     let engine = watchfire_promql::engine::Engine::new(watchfire_promql::engine::EngineOptions {
         // Upstream's default: delayed __name__ removal is an opt-in feature flag.
         delayed_name_removal: false,
@@ -523,7 +525,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
                     .merge(watchfire_rules::api::watchfire_router(rules.clone())),
             )
             .nest("/api/v1", watchfire_rules::api::router(rules.clone()))
-            .merge(remote_routes(&args, &external_labels, &db, &registry))
+            .merge(remote_routes(&args, &external_labels, &db, ingest.clone(), &registry))
             .merge(crate::host::router()),
     )?;
     let addr = server.local_addr()?;
@@ -740,11 +742,12 @@ fn warn_undelivered(config: &alertmanager::Config) {
     }
 }
 
-/// The store as scraping and rules see it: queries go to the store, appends go through the
-/// remote-write tee.
+/// The store as scraping, rules and the remote-write receiver see it: queries go to the
+/// store, appends go through the remote-write tracker (which counts them; remote write reads
+/// the samples from the WAL).
 struct Ingest {
     db: Arc<watchfire_tsdb::Db>,
-    tee: watchfire_remote::TeeAppendable,
+    tracker: watchfire_remote::TimestampTracker,
 }
 
 impl watchfire_storage::Queryable for Ingest {
@@ -759,7 +762,7 @@ impl watchfire_storage::Queryable for Ingest {
 
 impl watchfire_storage::Appendable for Ingest {
     fn appender(&self) -> Box<dyn watchfire_storage::Appender> {
-        self.tee.appender()
+        self.tracker.appender()
     }
 }
 
@@ -769,6 +772,7 @@ fn remote_routes(
     args: &ServerArgs,
     external: &watchfire_remote::ExternalLabels,
     db: &Arc<watchfire_tsdb::Db>,
+    ingest: Arc<Ingest>,
     registry: &Registry,
 ) -> axum::Router {
     let mut router = watchfire_remote::read_router(
@@ -787,7 +791,7 @@ fn remote_routes(
     ));
     if args.enable_remote_write_receiver {
         router = router.merge(watchfire_remote::receiver_router(
-            db.clone(),
+            ingest,
             Default::default(),
             Some(registry),
         ));

@@ -207,6 +207,7 @@ pub struct Db {
     /// Serialises maintenance, deletion and snapshots (appends and queries never wait on it).
     maintenance: Mutex<()>,
     metrics: DbMetrics,
+    wal_notify: Arc<wal::WalNotify>,
     _lock: File,
 }
 
@@ -300,6 +301,7 @@ impl Db {
             },
             report.checkpoint,
         )?;
+        let wal_notify = w.notifier();
         head.commit.lock().unwrap_or_else(|e| e.into_inner()).wal = Some(w);
         report.blocks = blocks.len();
         Ok(Db {
@@ -310,6 +312,7 @@ impl Db {
             blocks: Arc::new(RwLock::new(Arc::new(blocks))),
             maintenance: Mutex::new(()),
             metrics,
+            wal_notify,
             _lock: lock,
         })
     }
@@ -342,6 +345,16 @@ impl Db {
     /// The open blocks, oldest first.
     pub fn blocks(&self) -> Vec<Arc<Block>> {
         self.blocks.read().unwrap_or_else(|e| e.into_inner()).to_vec()
+    }
+
+    /// The WAL directory (`<dir>/wal`), for readers following it ([`crate::wal_reader`]).
+    pub fn wal_dir(&self) -> PathBuf {
+        self.dir.join("wal")
+    }
+
+    /// Bumped after every WAL write and segment cut: what WAL followers wait on.
+    pub fn wal_notify(&self) -> Arc<wal::WalNotify> {
+        self.wal_notify.clone()
     }
 
     /// Bytes of the WAL directory (segments and checkpoints).

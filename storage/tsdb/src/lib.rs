@@ -3,11 +3,12 @@
 //! It owns the float chunk encoding ([`chunkenc`], byte-compatible with Prometheus' XOR
 //! chunks), the in-memory [`Head`] (series, open chunks, the inverted [`index`]), the
 //! write-ahead log ([`wal`], [`record`], [`checkpoint`]; Snappy-compressed, replayed in
-//! parallel), out-of-order samples, the memory-mapped head chunk files
-//! ([`chunks_head`]) and persistent [`Block`]s (index, chunk segments, tombstones, named by a
-//! [`Ulid`]). [`Db`] ties them to a data directory: it replays the WAL on open, merges the head
-//! and the blocks for queries, and its [`Db::maintain`] compacts the head into blocks, blocks
-//! into larger ones and applies retention. Every on-disk byte is described in `FORMAT.md`
+//! parallel; followed while it is written by [`wal_reader`], for remote write), out-of-order
+//! samples, the memory-mapped head chunk files ([`chunks_head`]) and persistent [`Block`]s
+//! (index, chunk segments, tombstones, named by a [`Ulid`]). [`Db`] ties them to a data
+//! directory: it replays the WAL on open, merges the head and the blocks for queries, and its
+//! [`Db::maintain`] compacts the head into blocks, blocks into larger ones and applies
+//! retention. Every on-disk byte is described in `FORMAT.md`
 //! beside this crate.
 //!
 //! Storage is synchronous: no async runtime, no background threads (the caller runs
@@ -33,6 +34,7 @@ mod replay;
 pub mod tombstones;
 pub mod ulid;
 pub mod wal;
+pub mod wal_reader;
 
 use std::path::{Path, PathBuf};
 
@@ -40,7 +42,7 @@ pub use block::{Block, BlockDesc, BlockMeta, BlockMetaCompaction, BlockStats, FR
 pub use db::{CorruptBlock, Db, DbMetrics, MaintainReport, OpenReport, Options};
 pub use head::{Head, HeadAppender, HeadOptions, HeadQuerier, MemoryStorage, Metrics};
 pub use ulid::Ulid;
-pub use wal::SyncPolicy;
+pub use wal::{SyncPolicy, WalNotify};
 
 /// Errors of the TSDB engine.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -18,14 +20,14 @@ pub const DEFAULT_SEGMENT_SIZE: usize = 128 * 1024 * 1024;
 /// Fragment header: type, length (u16 BE), CRC32-Castagnoli of the data (u32 BE).
 pub const FRAGMENT_HEADER_SIZE: usize = 7;
 
-const FRAG_FULL: u8 = 1;
-const FRAG_FIRST: u8 = 2;
-const FRAG_MIDDLE: u8 = 3;
-const FRAG_LAST: u8 = 4;
+pub(crate) const FRAG_FULL: u8 = 1;
+pub(crate) const FRAG_FIRST: u8 = 2;
+pub(crate) const FRAG_MIDDLE: u8 = 3;
+pub(crate) const FRAG_LAST: u8 = 4;
 /// Fragment type bit: the record is Snappy-compressed (block format, as Go's `snappy.Encode`).
-const FLAG_SNAPPY: u8 = 0b0000_1000;
+pub(crate) const FLAG_SNAPPY: u8 = 0b0000_1000;
 /// Fragment type bit: the record is zstd-compressed. Never written; refused when read.
-const FLAG_ZSTD: u8 = 0b0001_0000;
+pub(crate) const FLAG_ZSTD: u8 = 0b0001_0000;
 /// Largest record a reader decompresses (a larger claimed length is treated as corruption, so
 /// damaged bytes cannot make it allocate without bound).
 const MAX_RECORD_SIZE: usize = 1 << 30;
@@ -182,7 +184,7 @@ pub fn read_segment(seg: u32, data: &[u8], mut f: impl FnMut(&[u8])) -> Result<(
 }
 
 /// Decompresses one Snappy block into `out` (resized to the decompressed length).
-fn decompress(decoder: &mut snap::raw::Decoder, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn decompress(decoder: &mut snap::raw::Decoder, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let n = snap::raw::decompress_len(input).map_err(|e| e.to_string())?;
     if n > MAX_RECORD_SIZE {
         return Err(format!("claimed length {n} exceeds {MAX_RECORD_SIZE}"));
@@ -191,6 +193,62 @@ fn decompress(decoder: &mut snap::raw::Decoder, input: &[u8], out: &mut Vec<u8>)
     let got = decoder.decompress(input, out).map_err(|e| e.to_string())?;
     out.truncate(got);
     Ok(())
+}
+
+/// Tells readers tailing the log ([`crate::wal_reader`]) that something was written: a
+/// generation counter bumped after every [`Wal::log`] and segment cut, and a condition
+/// variable for waiting on it. Writers pay an atomic add, plus a lock and a wake-up only while
+/// someone waits.
+#[derive(Debug, Default)]
+pub struct WalNotify {
+    generation: AtomicU64,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl WalNotify {
+    /// The number of writes so far; pass it to [`wait`](Self::wait) after reading.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Bumps the generation and wakes every waiter (the log calls it; a reader's owner may call
+    /// it to wake the reader, e.g. to stop it).
+    pub fn notify(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        // A waiter registers before it checks the generation, so either it sees the new
+        // generation or it is counted here and waiting when the lock is taken.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.cv.notify_all();
+        }
+    }
+
+    /// Waits until the generation differs from `seen` or `timeout` passes; returns the
+    /// generation then.
+    pub fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        loop {
+            if self.generation.load(Ordering::SeqCst) != seen {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            g = self
+                .cv
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        drop(g);
+        self.generation()
+    }
 }
 
 /// Options of a [`Wal`].
@@ -232,6 +290,7 @@ pub struct Wal {
     encoder: snap::raw::Encoder,
     /// Scratch space for the compressed form of a record.
     compressed: Vec<u8>,
+    notify: Arc<WalNotify>,
 }
 
 impl Wal {
@@ -265,7 +324,14 @@ impl Wal {
             unsynced: false,
             encoder: snap::raw::Encoder::new(),
             compressed: Vec::new(),
+            notify: Arc::default(),
         })
+    }
+
+    /// What readers tailing this log wait on: bumped after every [`log`](Self::log) and
+    /// segment cut.
+    pub fn notifier(&self) -> Arc<WalNotify> {
+        self.notify.clone()
     }
 
     /// The active segment number.
@@ -318,6 +384,7 @@ impl Wal {
         self.done_pages = 0;
         self.unsynced = false;
         self.last_sync = Instant::now();
+        self.notify.notify();
         Ok(())
     }
 
@@ -334,6 +401,7 @@ impl Wal {
             self.log_one(rec)?;
         }
         self.flush_page(false)?;
+        self.notify.notify();
         let due = match self.opts.sync {
             SyncPolicy::SegmentBoundary => false,
             SyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
@@ -539,6 +607,35 @@ mod tests {
             compress: false,
             ..WalOptions::default()
         }
+    }
+
+    #[test]
+    fn log_writes_wake_a_waiting_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Wal::create(dir.path(), plain()).unwrap();
+        let notify = w.notifier();
+        let seen = notify.generation();
+        // Nothing written: the wait times out.
+        let t = Instant::now();
+        assert_eq!(notify.wait(seen, Duration::from_millis(50)), seen);
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        let waiter = {
+            let notify = notify.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                let g = notify.wait(seen, Duration::from_secs(30));
+                (g, t.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        w.log(&[b"x"]).unwrap();
+        let (g, waited) = waiter.join().unwrap();
+        assert!(g > seen);
+        assert!(waited < Duration::from_secs(10), "{waited:?}");
+        // A write before the wait is not missed.
+        let seen = notify.generation();
+        w.cut_segment().unwrap();
+        assert!(notify.wait(seen, Duration::from_secs(30)) > seen);
     }
 
     #[test]
