@@ -12,8 +12,12 @@
 //! Not supported yet (refused with a clear message rather than ignored): `oauth2`,
 //! `tls_config.server_name`, the `*_ref` secret references and `proxy_connect_header`.
 
+mod lean;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use lean::{BoxError, Response};
 
 use reqwest::header::{HeaderName, HeaderValue};
 use watchfire_config::http::{HttpClientConfig, TlsVersion};
@@ -64,6 +68,10 @@ enum Auth {
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// For what [`HttpClient::send`] can send without reqwest; `None` with a proxy or a
+    /// client-wide timeout.
+    lean: Option<lean::Lean>,
+    follow_redirects: bool,
     auth: Auth,
     headers: Vec<(HeaderName, Vec<Source>)>,
 }
@@ -171,6 +179,9 @@ impl HttpClient {
         if !cfg.enable_http2 {
             builder = builder.http1_only();
         }
+        let lean = (!cfg.proxy_from_environment && cfg.proxy_url.is_none() && options.timeout.is_none())
+            .then(|| lean::Lean::new(options.user_agent.as_deref()))
+            .transpose()?;
         // Go's transport uses no proxy unless told to; reqwest reads the environment by
         // default (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), which is proxy_from_environment.
         if cfg.proxy_from_environment {
@@ -219,7 +230,13 @@ impl HttpClient {
             sources.extend(h.files.iter().map(|f| Source::File(resolve(dir, f))));
             headers.push((name, sources));
         }
-        Ok(HttpClient { client, auth, headers })
+        Ok(HttpClient {
+            client,
+            lean,
+            follow_redirects: cfg.follow_redirects,
+            auth,
+            headers,
+        })
     }
 
     /// The underlying client, without the configured authentication and headers.
@@ -259,6 +276,22 @@ impl HttpClient {
             }
         }
         Ok(req)
+    }
+
+    /// Sends a request made by [`HttpClient::request`]. Plain-HTTP requests without a body
+    /// (scrapes) go through a leaner HTTP/1.1 client whose idle pooled connections keep a
+    /// small read buffer (see the `lean` module); the rest through reqwest. The response is
+    /// the same either way.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Response, BoxError> {
+        let req = req.build()?;
+        let req = match &self.lean {
+            Some(lean) => match lean.send(req, self.follow_redirects).await? {
+                lean::Sent::Done(resp) => return Ok(Response::lean(resp)),
+                lean::Sent::Fallback(req) => req,
+            },
+            None => req,
+        };
+        Ok(Response::reqwest(self.client.execute(req).await?))
     }
 
     /// [`HttpClient::request`] with GET.

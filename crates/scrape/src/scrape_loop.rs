@@ -96,6 +96,68 @@ struct CacheEntry {
     prev: bool,
 }
 
+/// The cached series of a target: the entries in a list grown by an eighth, and a table of
+/// their positions (4 bytes a slot) by key. A hash map of the entries themselves left a
+/// 48-byte slot empty for every 0.8-1.3 series (its load is 44-87%); this costs ~56 bytes a
+/// series instead of ~72 on average. Entries are visited in the order they were first
+/// exposed, which is the order of the next scrape's page too.
+#[derive(Default)]
+struct SeriesTable {
+    entries: Vec<(SeriesKey, CacheEntry)>,
+    index: hashbrown::HashTable<u32>,
+}
+
+impl SeriesTable {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &CacheEntry> {
+        self.entries.iter().map(|(_, e)| e)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut CacheEntry> {
+        self.entries.iter_mut().map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, key: &SeriesKey) -> Option<&mut CacheEntry> {
+        let entries = &self.entries;
+        let i = *self.index.find(key.0, |&i| entries[i as usize].0 == *key)?;
+        Some(&mut self.entries[i as usize].1)
+    }
+
+    fn insert(&mut self, key: SeriesKey, entry: CacheEntry) {
+        if let Some(e) = self.get_mut(&key) {
+            *e = entry;
+            return;
+        }
+        let Self { entries, index } = self;
+        if entries.len() == entries.capacity() {
+            entries.reserve_exact((entries.len() / 8).max(4));
+        }
+        let i = u32::try_from(entries.len()).expect("fewer than 2^32 series per target");
+        entries.push((key, entry));
+        index.insert_unique(key.0, i, |&j| entries[j as usize].0.0);
+    }
+
+    /// Keeps the entries `keep` accepts, in their order.
+    fn retain(&mut self, keep: impl Fn(&CacheEntry) -> bool) {
+        if self.entries.iter().all(|(_, e)| keep(e)) {
+            return;
+        }
+        let Self { entries, index } = self;
+        entries.retain(|(_, e)| keep(e));
+        if entries.capacity() > entries.len() + entries.len() / 8 + 4 {
+            entries.shrink_to(entries.len() + entries.len() / 16);
+        }
+        index.clear();
+        index.shrink_to(entries.len(), |&j| entries[j as usize].0.0);
+        for (i, (key, _)) in entries.iter().enumerate() {
+            index.insert_unique(key.0, i as u32, |&j| entries[j as usize].0.0);
+        }
+    }
+}
+
 /// What the loop remembers between scrapes: exposed series to storage reference and final
 /// labels, series dropped by metric relabeling, and which series the current and the previous
 /// scrape appended (for staleness; flags in the entries instead of upstream's two maps of
@@ -104,7 +166,7 @@ struct CacheEntry {
 pub(crate) struct Cache {
     iter: u64,
     successful_count: usize,
-    series: KeyMap<CacheEntry>,
+    series: SeriesTable,
     dropped: KeyMap<u64>,
     report: HashMap<&'static str, (SeriesRef, Labels)>,
 }
@@ -134,7 +196,7 @@ impl Cache {
         }
         if flush {
             let iter = self.iter;
-            self.series.retain(|_, e| e.seen);
+            self.series.retain(|e| e.seen);
             self.dropped.retain(|_, i| *i == iter);
             // Metadata outlives its series by ten scrapes.
             meta.retain(|last| iter.saturating_sub(last) <= 10);

@@ -59,6 +59,9 @@ pub struct Scraper {
     pub user_agent: String,
 }
 
+/// The most a body's `Content-Length` reserves up front.
+const MAX_RESERVE: u64 = 16 << 20;
+
 /// A writer that refuses to grow past a limit, so a gzip bomb stops at the limit.
 struct Limited {
     buf: Vec<u8>,
@@ -106,7 +109,11 @@ impl Scraper {
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 self.timeout.as_secs_f64().to_string(),
             );
-        let mut resp = req.send().await.map_err(|e| request_error(error_chain(&e)))?;
+        let mut resp = self
+            .client
+            .send(req)
+            .await
+            .map_err(|e| request_error(error_chain(&*e)))?;
         let status = resp.status();
         if status != reqwest::StatusCode::OK {
             let text = match status.canonical_reason() {
@@ -128,10 +135,24 @@ impl Scraper {
         } else {
             self.body_size_limit
         };
-        let mut out = Limited { buf: Vec::new(), limit };
+        // An uncompressed body of announced length is read into a buffer of that size instead
+        // of one doubled on the way (a bounded reservation: the header may lie).
+        let announced = if gzip {
+            0
+        } else {
+            resp.headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .filter(|&n| n < limit)
+                .map_or(0, |n| n.min(MAX_RESERVE) as usize)
+        };
+        let mut out = Limited {
+            buf: Vec::with_capacity(announced),
+            limit,
+        };
         let mut decoder = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
         loop {
-            let chunk = resp.chunk().await.map_err(|e| request_error(error_chain(&e)))?;
+            let chunk = resp.chunk().await.map_err(|e| request_error(error_chain(&*e)))?;
             let Some(chunk) = chunk else { break };
             match decoder.as_mut() {
                 None => out.write_all(&chunk).map_err(|_| FetchError::BodySizeLimit)?,
