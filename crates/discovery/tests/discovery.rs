@@ -379,7 +379,9 @@ async fn dns_sd_gives_upstream_labels_for_every_record_type_and_follows_changes(
     })
     .await;
     assert_eq!(metric_value(&registry, "prometheus_sd_failed_configs"), 0.0);
-    assert!(metric_value(&registry, "prometheus_sd_dns_lookups_total") >= 10.0);
+    // Five configs looked up once each, and the SRV one again for the change just seen (the
+    // other four may or may not have refreshed yet: counting more would race their timers).
+    assert!(metric_value(&registry, "prometheus_sd_dns_lookups_total") >= 6.0);
     assert_eq!(metric_value(&registry, "prometheus_sd_dns_lookup_failures_total"), 0.0);
     manager.stop();
 }

@@ -196,6 +196,30 @@ pub trait SampleIterator: Send {
 
     /// The error that ended iteration early, if any (for example a corrupt chunk).
     fn err(&self) -> Option<&Error>;
+
+    /// Calls `f` with the sample under the cursor and each following one while their
+    /// timestamps are at most `t`, moving past them. Returns true when the cursor then sits
+    /// on the first sample after `t`, false when the samples ran out or an error ended them
+    /// (see [`err`](Self::err)). The cursor must be positioned (after a successful `next` or
+    /// `seek`). The same as calling `at` and `next` in a loop ([`for_each_until_by_next`]);
+    /// engines override it to walk their samples without a call per sample.
+    fn for_each_until(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample)) -> bool {
+        for_each_until_by_next(self, t, f)
+    }
+}
+
+/// [`SampleIterator::for_each_until`] by `at` and `next`.
+pub fn for_each_until_by_next<I: SampleIterator + ?Sized>(it: &mut I, t: Timestamp, f: &mut dyn FnMut(Sample)) -> bool {
+    loop {
+        let s = it.at();
+        if s.t > t {
+            return true;
+        }
+        f(s);
+        if !it.next() {
+            return false;
+        }
+    }
 }
 
 /// One series: its labels and its samples.

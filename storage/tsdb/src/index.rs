@@ -8,7 +8,74 @@ use std::sync::RwLock;
 use watchfire_model::{Labels, MatchType, Matcher};
 
 /// Label name → label value → sorted series references.
-type PostingsMap = HashMap<Box<str>, HashMap<Box<str>, Vec<u64>>>;
+type PostingsMap = HashMap<Box<str>, HashMap<Box<str>, List>>;
+
+/// A sorted postings list: 4 bytes a reference while every reference fits (each series is on
+/// one list per label plus the all-series list, so this is ~20 bytes a series), 8 from the
+/// first that does not.
+#[derive(Debug)]
+enum List {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List::Narrow(Vec::new())
+    }
+}
+
+impl List {
+    fn len(&self) -> usize {
+        match self {
+            List::Narrow(l) => l.len(),
+            List::Wide(l) => l.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&mut self, r: u64) {
+        match self {
+            List::Narrow(l) => match u32::try_from(r) {
+                Ok(r) => insert_sorted(l, r),
+                Err(_) => {
+                    let mut wide: Vec<u64> = Vec::with_capacity(l.len() + l.len() / 8 + 4);
+                    wide.extend(l.iter().map(|&x| u64::from(x)));
+                    insert_sorted(&mut wide, r);
+                    *self = List::Wide(wide);
+                }
+            },
+            List::Wide(l) => insert_sorted(l, r),
+        }
+    }
+
+    fn remove(&mut self, r: u64) {
+        match self {
+            List::Narrow(l) => {
+                if let Ok(r) = u32::try_from(r)
+                    && let Ok(i) = l.binary_search(&r)
+                {
+                    l.remove(i);
+                }
+            }
+            List::Wide(l) => {
+                if let Ok(i) = l.binary_search(&r) {
+                    l.remove(i);
+                }
+            }
+        }
+    }
+
+    fn to_vec(&self) -> Vec<u64> {
+        match self {
+            List::Narrow(l) => l.iter().map(|&x| u64::from(x)).collect(),
+            List::Wide(l) => l.clone(),
+        }
+    }
+}
 
 /// Postings lists keyed by label name, then value. A special entry under the empty name holds
 /// every series (upstream's `AllPostingsKey`).
@@ -17,7 +84,7 @@ pub struct MemPostings {
     m: RwLock<PostingsMap>,
 }
 
-fn insert_sorted(list: &mut Vec<u64>, r: u64) {
+fn insert_sorted<T: Copy + Ord>(list: &mut Vec<T>, r: T) {
     // Lists only grow by one reference per new series, and every series is on several lists
     // (one per label, and the all-series list): growing by an eighth instead of doubling
     // leaves little capacity unused, for a few more copies while series are created.
@@ -60,7 +127,7 @@ impl MemPostings {
                 Some(list) => list,
                 None => values.entry(v.into()).or_default(),
             };
-            insert_sorted(list, r);
+            list.insert(r);
         };
         put("", "");
         for l in labels.iter() {
@@ -73,10 +140,8 @@ impl MemPostings {
         let mut m = self.m.write().unwrap_or_else(|e| e.into_inner());
         let mut drop_one = |n: &str, v: &str| {
             let Some(values) = m.get_mut(n) else { return };
-            if let Some(list) = values.get_mut(v)
-                && let Ok(i) = list.binary_search(&r)
-            {
-                list.remove(i);
+            if let Some(list) = values.get_mut(v) {
+                list.remove(r);
                 if list.is_empty() {
                     values.remove(v);
                 }
@@ -101,7 +166,7 @@ impl MemPostings {
         self.read()
             .get(name)
             .and_then(|vs| vs.get(value))
-            .cloned()
+            .map(List::to_vec)
             .unwrap_or_default()
     }
 
@@ -109,11 +174,24 @@ impl MemPostings {
     pub fn union_where(&self, name: &str, keep: impl Fn(&str) -> bool) -> Vec<u64> {
         let m = self.read();
         let Some(values) = m.get(name) else { return Vec::new() };
-        let lists: Vec<&[u64]> = values
-            .iter()
-            .filter(|(v, _)| keep(v))
-            .map(|(_, l)| l.as_slice())
-            .collect();
+        let wide: Vec<Vec<u64>>;
+        let lists: Vec<&[u64]> = if values.values().all(|l| matches!(l, List::Wide(_))) {
+            values
+                .iter()
+                .filter(|(v, _)| keep(v))
+                .filter_map(|(_, l)| match l {
+                    List::Wide(l) => Some(l.as_slice()),
+                    List::Narrow(_) => None,
+                })
+                .collect()
+        } else {
+            wide = values
+                .iter()
+                .filter(|(v, _)| keep(v))
+                .map(|(_, l)| l.to_vec())
+                .collect();
+            wide.iter().map(Vec::as_slice).collect()
+        };
         union(&lists)
     }
 
@@ -259,7 +337,35 @@ pub fn union(lists: &[&[u64]]) -> Vec<u64> {
         [] => Vec::new(),
         [one] => one.to_vec(),
         _ => {
-            let mut out: Vec<u64> = Vec::with_capacity(lists.iter().map(|l| l.len()).sum());
+            let total: usize = lists.iter().map(|l| l.len()).sum();
+            let lo = lists.iter().filter_map(|l| l.first()).min().copied();
+            let hi = lists.iter().filter_map(|l| l.last()).max().copied();
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                return Vec::new();
+            };
+            // References are dense (handed out in increasing order), so a bitmap over their
+            // span is usually far smaller than the lists: set a bit per element and read the
+            // bits back in order, instead of sorting the concatenation.
+            let words = ((hi - lo) / 64 + 1) as usize;
+            if words <= total {
+                let mut bits = vec![0u64; words];
+                for l in lists {
+                    for &x in *l {
+                        let d = x - lo;
+                        bits[(d / 64) as usize] |= 1 << (d % 64);
+                    }
+                }
+                let mut out: Vec<u64> = Vec::with_capacity(total);
+                for (w, &word) in bits.iter().enumerate() {
+                    let mut b = word;
+                    while b != 0 {
+                        out.push(lo + w as u64 * 64 + u64::from(b.trailing_zeros()));
+                        b &= b - 1;
+                    }
+                }
+                return out;
+            }
+            let mut out: Vec<u64> = Vec::with_capacity(total);
             for l in lists {
                 out.extend_from_slice(l);
             }

@@ -59,6 +59,12 @@ pub(crate) const RANK_OOO_BLOCK: u8 = 2;
 /// Rank class of the head's out-of-order samples.
 pub(crate) const RANK_HEAD_OOO: u8 = 3;
 
+/// The empty tombstone list, shared so that series without tombstones allocate none.
+fn no_stones() -> Arc<[Interval]> {
+    static EMPTY: std::sync::OnceLock<Arc<[Interval]>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from(Vec::new())).clone()
+}
+
 /// One series of one source (the head or a block) over a querier's range.
 #[derive(Debug)]
 pub(crate) struct ChunkSeries {
@@ -80,22 +86,28 @@ impl ChunkSeries {
         maxt: Timestamp,
         stones: Vec<Interval>,
     ) -> Self {
-        // Drop chunks that the tombstones cover entirely.
-        let chunks: Vec<LazyChunk> = chunks
-            .into_iter()
-            .filter(|c| {
-                !stones
-                    .iter()
-                    .any(|iv| iv.mint <= c.min_t().max(mint) && iv.maxt >= c.max_t().min(maxt))
-            })
-            .collect();
+        // Drop chunks that the tombstones cover entirely. Most series have no tombstones:
+        // their chunks are taken as they are and share one empty interval list.
+        let chunks: Arc<[LazyChunk]> = if stones.is_empty() {
+            chunks.into()
+        } else {
+            chunks
+                .into_iter()
+                .filter(|c| {
+                    !stones
+                        .iter()
+                        .any(|iv| iv.mint <= c.min_t().max(mint) && iv.maxt >= c.max_t().min(maxt))
+                })
+                .collect()
+        };
+        let stones = if stones.is_empty() { no_stones() } else { stones.into() };
         ChunkSeries {
             labels,
-            chunks: chunks.into(),
+            chunks,
             block,
             mint,
             maxt,
-            stones: stones.into(),
+            stones,
             rank: (RANK_HEAD, 0),
         }
     }
@@ -242,6 +254,9 @@ impl ChunksIterator {
 
     /// Moves past deleted samples.
     fn skip_deleted(&mut self, mut ok: bool) -> bool {
+        if self.stones.is_empty() {
+            return ok;
+        }
         while ok {
             let t = self.at().t;
             let i = self.stones.partition_point(|iv| iv.maxt < t);
@@ -282,6 +297,41 @@ impl SampleIterator for ChunksIterator {
 
     fn err(&self) -> Option<&storage::Error> {
         self.err.as_ref()
+    }
+
+    fn for_each_until(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample)) -> bool {
+        if self.done {
+            return false;
+        }
+        if !self.stones.is_empty() {
+            return storage::for_each_until_by_next(self, t, f);
+        }
+        // The samples of each chunk straight from its decoder; the one under the cursor is
+        // within the range (`settle` ends iteration at the first sample past `maxt`).
+        loop {
+            let Some(it) = self.cur.as_mut() else {
+                return false;
+            };
+            loop {
+                let (ts, v) = it.at();
+                if ts > t {
+                    return true;
+                }
+                f(Sample::new(ts, v));
+                if !it.next() {
+                    break;
+                }
+                if it.at_t() > self.maxt {
+                    return self.finish();
+                }
+            }
+            if let Some(r) = self.settle(false) {
+                return r;
+            }
+            if !self.seek_in_next_chunks(self.mint) {
+                return false;
+            }
+        }
     }
 }
 
@@ -511,5 +561,46 @@ impl Querier for DbQuerier {
         out.sort_unstable();
         out.dedup();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use watchfire_model::{Labels, MatchType, Matcher};
+    use watchfire_storage::{Appendable, Queryable};
+
+    use crate::head::{HeadOptions, MemoryStorage};
+
+    use super::*;
+
+    /// `for_each_until` over several chunks, clipped to the querier's range, returns what a
+    /// loop of `at` and `next` returns, and leaves the cursor in the same place.
+    #[test]
+    fn for_each_until_matches_next() {
+        let s = MemoryStorage(crate::Head::in_memory(HeadOptions::default()));
+        let mut app = s.appender();
+        let l = Labels::from_pairs([("__name__", "x")]);
+        for i in 0..400i64 {
+            app.append(None, &l, i * 1000, i as f64).unwrap();
+        }
+        app.commit().unwrap();
+        let m = [Matcher::new(MatchType::Equal, "__name__", "x").unwrap()];
+        let q = s.querier(10_500, 350_500).unwrap();
+        for t in [0, 10_999, 11_000, 119_000, 120_000, 250_000, 350_000, 500_000] {
+            let series: Vec<_> = q.select(false, None, &m).map(Result::unwrap).collect();
+            let (mut a, mut b) = (series[0].iterator(), series[0].iterator());
+            assert!(a.next() && b.next());
+            let (mut got, mut by_next) = (Vec::new(), Vec::new());
+            let a_on = a.for_each_until(t, &mut |s| got.push(s));
+            let b_on = storage::for_each_until_by_next(&mut *b, t, &mut |s| by_next.push(s));
+            assert_eq!(a_on, b_on, "t={t}");
+            assert_eq!(got, by_next, "t={t}");
+            let want: Vec<i64> = (11..=350).map(|i| i * 1000).filter(|x| *x <= t).collect();
+            assert_eq!(got.iter().map(|s| s.t).collect::<Vec<_>>(), want, "t={t}");
+            if a_on {
+                assert_eq!(a.at(), b.at());
+                assert!(a.next() == b.next());
+            }
+        }
     }
 }

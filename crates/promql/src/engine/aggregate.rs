@@ -8,7 +8,7 @@ use watchfire_model::{Labels, METRIC_NAME, format_go_float};
 
 use super::Error;
 use super::annotations::{Annotation, Annotations};
-use super::eval::{Evaluator, Step};
+use super::eval::{Evaluator, HashKeyed, Step};
 use super::functions::kahan_inc;
 use super::plan::Node;
 use super::quantile::quantile;
@@ -245,7 +245,7 @@ impl Evaluator<'_> {
             op,
             AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Limitk | AggregateOp::LimitRatio
         );
-        let mut group_index: HashMap<u64, usize> = HashMap::new();
+        let mut group_index: HashKeyed<usize> = HashKeyed::default();
         let mut series_group = Vec::with_capacity(input.len());
         let mut result: Matrix = Vec::new();
         for s in &input {
@@ -673,7 +673,7 @@ fn aggregation(
 }
 
 fn count_values(vec: &Vector, grouping: &[&str], without: bool, label: &str) -> Vector {
-    let mut groups: HashMap<u64, (Labels, usize)> = HashMap::new();
+    let mut groups: HashKeyed<(Labels, usize)> = HashKeyed::default();
     let mut order = Vec::new();
     for s in vec {
         let mut b = s.metric.builder();

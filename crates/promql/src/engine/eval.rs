@@ -58,8 +58,12 @@ impl<'a> Context<'a> {
             range,
             ..SelectHints::default()
         };
-        let mut out = Vec::new();
-        for s in self.querier.select(true, Some(&hints), &sel.matchers) {
+        // Unsorted, as upstream's engine selects (`Select(ctx, false, ...)`): nothing here
+        // depends on the order of a selector's series (range results are sorted at the end,
+        // `sort*` functions sort explicitly), and the store may skip sorting by labels.
+        let set = self.querier.select(false, Some(&hints), &sel.matchers);
+        let mut out = Vec::with_capacity(set.size_hint().0);
+        for s in set {
             out.push(s.map_err(Error::Storage)?);
         }
         let rc = Rc::new(out);
@@ -197,10 +201,39 @@ fn is_metadata_label(n: &str) -> bool {
     n == METRIC_NAME || n == "__type__" || n == "__unit__"
 }
 
+/// A hasher for keys that already are hashes of label sets: the key is its own hash.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u64 keys; a simple multiplicative mix keeps it correct for anything else.
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by label-set hashes.
+pub(crate) type HashKeyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PreHashed>>;
+
 /// Merges series that ended up with the same labels after the metric name was dropped;
 /// overlapping timestamps are an error (upstream `mergeSeriesWithSameLabelset`).
 pub(crate) fn merge_same_labelset(mat: Matrix) -> Result<Matrix, Error> {
     if mat.len() <= 1 {
+        return Ok(mat);
+    }
+    // Usually every label set differs, which distinct hashes prove cheaply.
+    let mut hashes: HashKeyed<()> = HashKeyed::with_capacity_and_hasher(mat.len(), Default::default());
+    if mat.iter().all(|s| hashes.insert(s.metric.stable_hash(), ()).is_none()) {
         return Ok(mat);
     }
     let mut index: HashMap<Labels, usize> = HashMap::with_capacity(mat.len());
@@ -268,9 +301,16 @@ impl Cursor {
         Ok(self.cur)
     }
 
-    fn advance(&mut self) -> Result<(), Error> {
-        let ok = self.it.next();
-        self.fetch(ok)
+    /// Passes every unconsumed sample with a timestamp at or before `t` to `f`, in order, and
+    /// consumes it.
+    fn consume_until(&mut self, t: Timestamp, f: &mut dyn FnMut(StorageSample)) -> Result<(), Error> {
+        match self.peek()? {
+            Some(s) if s.t <= t => {
+                let positioned = self.it.for_each_until(t, f);
+                self.fetch(positioned)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Skips samples before `t` (using the iterator's seek, which may skip whole chunks).
@@ -306,13 +346,9 @@ impl LookbackCursor {
             self.last = None;
             self.cursor.skip_to(lo + 1)?;
         }
-        while let Some(s) = self.cursor.peek()? {
-            if s.t > reft {
-                break;
-            }
-            self.last = Some(s);
-            self.cursor.advance()?;
-        }
+        let mut last = self.last;
+        self.cursor.consume_until(reft, &mut |s| last = Some(s))?;
+        self.last = last;
         Ok(self.last.filter(|s| s.t > lo && s.t <= reft && !is_stale_nan(s.v)))
     }
 }
@@ -340,15 +376,11 @@ impl Window {
             if last.is_none() {
                 self.cursor.skip_to(mint + 1)?;
             }
-            while let Some(s) = self.cursor.peek()? {
-                if s.t > maxt {
-                    break;
-                }
+            self.cursor.consume_until(maxt, &mut |s| {
                 if s.t > mint && last.is_none_or(|l| s.t > l) && !is_stale_nan(s.v) {
                     buf.push(FPoint { t: s.t, f: s.v });
                 }
-                self.cursor.advance()?;
-            }
+            })?;
         }
         Ok(buf.len() as i64 - before)
     }
@@ -638,7 +670,7 @@ impl<'a> Evaluator<'a> {
         if let Some(m) = matching {
             let mut names: Vec<&str> = m.labels.iter().map(String::as_str).collect();
             names.sort_unstable();
-            let mut ordinals: HashMap<u64, usize> = HashMap::new();
+            let mut ordinals: HashKeyed<usize> = HashKeyed::default();
             for (i, mat) in mats.iter().enumerate() {
                 for s in mat {
                     let h = if m.on {

@@ -104,8 +104,8 @@ pub fn result_json(value: &Value) -> String {
 }
 
 /// The success envelope around a query result, with warnings and infos when present.
-fn query_response(query: &str, result: &QueryResult, limit: usize) -> Response {
-    let mut value = result.value.clone();
+fn query_response(query: &str, result: QueryResult, limit: usize) -> Response {
+    let mut value = result.value;
     let mut warnings: Vec<String> = result.annotations.warnings().map(|a| a.with_position(query)).collect();
     let infos: Vec<String> = result.annotations.infos().map(|a| a.with_position(query)).collect();
     if limit > 0 {
@@ -216,7 +216,7 @@ pub async fn instant(State(api): State<ApiV1>, params: Params) -> Response {
             engine.instant_with(&*storage, &query, t, o)
         })
         .await?;
-        Ok::<_, ApiError>(query_response(&c.query, &result, c.limit))
+        Ok::<_, ApiError>(query_response(&c.query, result, c.limit))
     };
     run.await.unwrap_or_else(ApiError::into_response)
 }
@@ -253,7 +253,7 @@ pub async fn range(State(api): State<ApiV1>, params: Params) -> Response {
             engine.range_with(&*storage, &query, start, end, step, o)
         })
         .await?;
-        Ok(query_response(&c.query, &result, c.limit))
+        Ok(query_response(&c.query, result, c.limit))
     };
     run.await.unwrap_or_else(ApiError::into_response)
 }
