@@ -580,6 +580,14 @@ async fn switchable_receiver() -> (
 
 /// Commits `rounds` rounds of one sample for each of `series` series at `t0 + round * 10`, a
 /// stale marker every seventh round; returns what was written, as the receiver records it.
+/// Waits (polling every 5 ms, at most `timeout`) until `got` holds at least `n` entries.
+async fn wait_len<T>(got: &Mutex<Vec<T>>, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while got.lock().unwrap().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn write_rounds(app: &dyn Appendable, series: usize, rounds: i64, t0: i64, tag: &str) -> Vec<(String, i64, u64)> {
     write_rounds_every(app, series, rounds, t0, 10, tag)
 }
@@ -652,10 +660,7 @@ async fn an_outage_longer_than_the_queue_holds_loses_no_sample() {
     up.store(true, std::sync::atomic::Ordering::SeqCst);
     let more = write_rounds(&s.app, 100, 10, t0 + 400 * 10, "down");
     let mut want = [want, more].concat();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while got.lock().unwrap().len() < want.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_len(&got, want.len(), Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut have = got.lock().unwrap().clone();
     want.sort();
@@ -698,10 +703,7 @@ async fn after_a_restart_samples_older_than_the_watcher_start_are_not_sent() {
         ws.apply_config(std::slice::from_ref(&cfg), &Labels::empty(), Path::new("."))
             .unwrap();
         let want = write_rounds(&ws.tracker(db.clone()), 3, 5, now_ms(), "first");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while got.lock().unwrap().len() < want.len() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_len(&got, want.len(), Duration::from_secs(10)).await;
         ws.stop();
         db.shutdown().unwrap();
         want
@@ -726,10 +728,7 @@ async fn after_a_restart_samples_older_than_the_watcher_start_are_not_sent() {
     // Committed after the start but stamped before it: not sent either (upstream's rule).
     let late = write_rounds(&app, 2, 1, start - 5_000, "late");
     let mut want = write_rounds(&app, 3, 5, start, "after");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while got.lock().unwrap().len() < want.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_len(&got, want.len(), Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut have = got.lock().unwrap().clone();
     have.sort();
@@ -849,10 +848,7 @@ async fn samples_reach_the_remote_promptly_and_out_of_order_ones_too() {
     let mut a = app.appender();
     a.append(None, &ls, b + 500, 42.0).unwrap();
     a.commit().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while got.lock().unwrap().len() < 6 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_len(&got, 6, Duration::from_secs(5)).await;
     let have = got.lock().unwrap().clone();
     assert_eq!(have.len(), 6, "{have:?}");
     assert_eq!(have[5], (r#"{__name__="prompt"}"#.to_owned(), b + 500, 42f64.to_bits()));
