@@ -4,6 +4,11 @@
 //! every evaluation the way upstream's `test.go` does, including the extra runs at shifted
 //! `@` times and as a range query.
 //!
+//! A `load` block may give a series' start timestamps on a `metric@st` line just before the
+//! series' own line: offsets from each sample's time (`-1m`, `0`, `_` for none; the value
+//! notation's `xN`, `+`/`-` steps, with durations), loaded through
+//! [`Appender::append_st`](watchfire_storage::Appender::append_st).
+//!
 //! Native histograms are not supported: series written with `{{…}}`, `load_with_nhcb`
 //! histograms, and evaluations that read them or expect them are reported as skipped.
 
@@ -35,6 +40,9 @@ pub struct SeriesDesc {
     /// The description used native-histogram notation (`{{…}}`), which is not supported;
     /// `values` is then empty.
     pub histogram: bool,
+    /// From a `metric@st` line in a `load` block: per value, the start timestamp's offset
+    /// from the sample's time in milliseconds, `None` for `_`. Empty without such a line.
+    pub start_offsets: Vec<Option<i64>>,
 }
 
 /// Parses `metric{labels} values…` as in promqltest `load` blocks, expectations and
@@ -50,6 +58,7 @@ pub fn parse_series_desc(line: &str) -> Result<SeriesDesc, String> {
             labels,
             values: Vec::new(),
             histogram: true,
+            start_offsets: Vec::new(),
         });
     }
     let mut out = Vec::new();
@@ -60,7 +69,105 @@ pub fn parse_series_desc(line: &str) -> Result<SeriesDesc, String> {
         labels,
         values: out,
         histogram: false,
+        start_offsets: Vec::new(),
     })
+}
+
+/// A start-timestamp line's labels and its offsets (see [`SeriesDesc::start_offsets`]).
+type StLine = (Labels, Vec<Option<i64>>);
+
+/// If `line` is a start-timestamp line (`metric{labels}@st offsets…`, upstream
+/// `promqltest.isSTLine`), its labels and offsets.
+fn parse_st_line(line: &str) -> Option<Result<StLine, String>> {
+    let line = line.trim();
+    let split = metric_end(line).ok()?;
+    let (metric, rest) = line.split_at(split);
+    let (metric, rest) = if let Some(m) = metric.strip_suffix("@st") {
+        (m, rest)
+    } else {
+        let r = rest.strip_prefix("@st")?;
+        if !r.is_empty() && !r.starts_with([' ', '\t']) {
+            return None;
+        }
+        (metric, r)
+    };
+    Some((|| {
+        let labels = parse_labels(metric).map_err(|e| format!("invalid @st line metric {metric:?}: {e}"))?;
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return Err("invalid @st line: missing value sequence".to_owned());
+        }
+        let mut out = Vec::new();
+        for item in rest.split_whitespace() {
+            parse_st_item(item, &mut out)
+                .map_err(|e| format!("invalid @st sequence: invalid ST item {item:?}: {e}"))?;
+        }
+        Ok((labels, out))
+    })())
+}
+
+/// One item of a start-timestamp sequence (upstream `parseSTItem`): `_`, `_xN`, `<dur>`,
+/// `<dur>xN` or `<dur>±<dur>xN`, durations optionally signed.
+fn parse_st_item(item: &str, out: &mut Vec<Option<i64>>) -> Result<(), String> {
+    if item == "_" {
+        out.push(None);
+        return Ok(());
+    }
+    if let Some(n) = item.strip_prefix("_x") {
+        let n: usize = n.parse().ok().filter(|n| *n > 0).ok_or("invalid repeat count")?;
+        out.extend(std::iter::repeat_n(None, n));
+        return Ok(());
+    }
+    let (base, rest) = scan_st_duration(item)?;
+    let repeat = |r: &str| -> Result<usize, String> {
+        r.strip_prefix('x')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| "expected 'x<count>' after the duration".to_owned())
+    };
+    if rest.is_empty() {
+        out.push(Some(base));
+        return Ok(());
+    }
+    if rest.starts_with('x') {
+        let n = repeat(rest)?;
+        out.extend(std::iter::repeat_n(Some(base), n + 1));
+        return Ok(());
+    }
+    let negative = match rest.as_bytes()[0] {
+        b'+' => false,
+        b'-' => true,
+        c => return Err(format!("unexpected character {:?} after duration", c as char)),
+    };
+    let (delta, rest) = scan_st_duration(&rest[1..]).map_err(|e| format!("invalid step duration: {e}"))?;
+    let delta = if negative { -delta } else { delta };
+    let n = repeat(rest)?;
+    let mut offset = base;
+    for _ in 0..=n {
+        out.push(Some(offset));
+        offset += delta;
+    }
+    Ok(())
+}
+
+/// A signed duration at the start of `s` (digits, then unit letters up to an `x`), in
+/// milliseconds, and the rest.
+fn scan_st_duration(s: &str) -> Result<(i64, &str), String> {
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        Some(_) => (false, s),
+        None => return Err("empty duration".to_owned()),
+    };
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("expected digits in duration {s:?}"));
+    }
+    let unit = body[digits..]
+        .bytes()
+        .take_while(|c| c.is_ascii_alphabetic() && *c != b'x')
+        .count();
+    let ms = duration_ms(&body[..digits + unit])?;
+    Ok((if negative { -ms } else { ms }, &body[digits + unit..]))
 }
 
 /// Where the metric part of a series description ends.
@@ -412,20 +519,46 @@ fn parse_load(lines: &[String], i: usize) -> Result<(usize, Load), String> {
         series: Vec::new(),
     };
     let mut j = i + 1;
+    // A start-timestamp line waiting for its series line: line number, labels, offsets.
+    let mut pending: Option<(usize, Labels, Vec<Option<i64>>)> = None;
     while j < lines.len() && !lines[j].is_empty() {
         let l = &lines[j];
-        // Start-timestamp lines (`metric@st …`) are read but not stored: the storage
-        // traits carry no start timestamps.
-        let first = l.split_whitespace().next().unwrap_or("");
-        if !first.ends_with("@st") {
-            let desc = parse_series_desc(l).map_err(|e| format!("line {}: {e}", j + 1))?;
-            // A series defined twice keeps its last definition, as upstream.
-            match load.series.iter_mut().find(|s| s.labels == desc.labels) {
-                Some(s) => *s = desc,
-                None => load.series.push(desc),
+        if let Some(st) = parse_st_line(l) {
+            if let Some((at, ..)) = pending {
+                return Err(format!("line {}: @st line has no following sample line", at + 1));
             }
+            let (labels, offsets) = st.map_err(|e| format!("line {}: {e}", j + 1))?;
+            pending = Some((j, labels, offsets));
+            j += 1;
+            continue;
+        }
+        let mut desc = parse_series_desc(l).map_err(|e| format!("line {}: {e}", j + 1))?;
+        if let Some((at, labels, offsets)) = pending.take() {
+            if labels != desc.labels {
+                return Err(format!(
+                    "line {}: @st metric does not match the following sample line metric",
+                    at + 1
+                ));
+            }
+            if !desc.histogram && offsets.len() != desc.values.len() {
+                return Err(format!(
+                    "line {}: @st line has {} values but sample line has {}",
+                    at + 1,
+                    offsets.len(),
+                    desc.values.len()
+                ));
+            }
+            desc.start_offsets = offsets;
+        }
+        // A series defined twice keeps its last definition, as upstream.
+        match load.series.iter_mut().find(|s| s.labels == desc.labels) {
+            Some(s) => *s = desc,
+            None => load.series.push(desc),
         }
         j += 1;
+    }
+    if let Some((at, ..)) = pending {
+        return Err(format!("line {}: @st line has no following sample line", at + 1));
     }
     Ok((j, load))
 }
@@ -730,7 +863,12 @@ impl Runner<'_> {
             for (i, v) in s.values.iter().enumerate() {
                 if let SequenceValue::Value(f) = v {
                     let t = i as i64 * load.step;
-                    sref = Some(app.append(sref, &s.labels, t, *f).map_err(|e| e.to_string())?);
+                    // Upstream's `loadCmd.set`: the start is the sample's time plus the offset.
+                    let r = match s.start_offsets.get(i).copied().flatten() {
+                        Some(offset) => app.append_st(sref, &s.labels, t + offset, t, *f),
+                        None => app.append(sref, &s.labels, t, *f),
+                    };
+                    sref = Some(r.map_err(|e| e.to_string())?);
                 }
             }
         }

@@ -273,12 +273,24 @@ enum AppendError {
 
 impl Limited {
     fn append(&mut self, r: Option<SeriesRef>, ls: &Labels, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
+        self.append_st(r, ls, 0, t, v)
+    }
+
+    /// With the sample's start timestamp (remote write 2.0's `start_timestamp`; 0: unknown).
+    fn append_st(
+        &mut self,
+        r: Option<SeriesRef>,
+        ls: &Labels,
+        st: i64,
+        t: i64,
+        v: f64,
+    ) -> Result<SeriesRef, AppendError> {
         if t > self.max_t {
             return Err(AppendError::Rejected(
                 "out of bounds: timestamp is too far in the future".to_owned(),
             ));
         }
-        self.app.append(r, ls, t, v).map_err(|e| {
+        self.app.append_st(r, ls, st, t, v).map_err(|e| {
             if e.is_sample_rejection() {
                 AppendError::Rejected(e.to_string())
             } else {
@@ -437,7 +449,7 @@ impl Receiver {
             }
             let mut r = None;
             for s in &ts.samples {
-                match app.append(r, &ls, s.timestamp, s.value) {
+                match app.append_st(r, &ls, s.start_timestamp, s.timestamp, s.value) {
                     Ok(x) => {
                         r = Some(x);
                         stats.samples += 1;

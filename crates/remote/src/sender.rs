@@ -1169,6 +1169,20 @@ impl Appender for TrackingAppender {
         Ok(r)
     }
 
+    fn append_st(
+        &mut self,
+        series_ref: Option<SeriesRef>,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> StorageResult<SeriesRef> {
+        let r = self.inner.append_st(series_ref, labels, st, t, v)?;
+        self.samples += 1;
+        self.highest = self.highest.max(t);
+        Ok(r)
+    }
+
     fn update_metadata(
         &mut self,
         series_ref: Option<SeriesRef>,

@@ -153,7 +153,7 @@ const RECORD_TYPES: [&str; 8] = [
 fn type_name(t: u8) -> &'static str {
     match t {
         record::SERIES => "series",
-        record::SAMPLES | record::COMPACT_SAMPLES | record::OOO_SAMPLES => "samples",
+        record::SAMPLES | record::COMPACT_SAMPLES | record::OOO_SAMPLES | record::ST_SAMPLES => "samples",
         record::TOMBSTONES => "tombstones",
         4 => "exemplars",
         record::METADATA => "metadata",
@@ -311,7 +311,10 @@ impl Watcher {
             .records_read
             .with_label_values(&[&self.name, type_name(t)])
             .inc();
-        let is_samples = matches!(t, record::SAMPLES | record::COMPACT_SAMPLES | record::OOO_SAMPLES);
+        let is_samples = matches!(
+            t,
+            record::SAMPLES | record::COMPACT_SAMPLES | record::OOO_SAMPLES | record::ST_SAMPLES
+        );
         if is_samples && (checkpoint || segment < self.first_tailed) {
             // Written before the watcher started (upstream reads only series there).
             return true;
@@ -330,7 +333,8 @@ impl Watcher {
                 }
                 true
             }
-            Ok(Record::Samples(list)) | Ok(Record::OooSamples(list)) => {
+            // Remote write 1.0 has no start timestamps: the samples go without them.
+            Ok(Record::Samples(list)) | Ok(Record::OooSamples(list)) | Ok(Record::StSamples(list, _)) => {
                 self.send(&list);
                 true
             }

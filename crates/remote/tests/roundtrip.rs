@@ -373,7 +373,7 @@ async fn v2_write_reports_written_counts_and_partial_errors() {
                 samples: vec![write_v2::Sample {
                     value: 3.0,
                     timestamp: now,
-                    start_timestamp: 0,
+                    start_timestamp: now - 60_000,
                 }],
                 ..Default::default()
             },
@@ -394,6 +394,18 @@ async fn v2_write_reports_written_counts_and_partial_errors() {
             .map(|m| m.help),
         Some("help text".to_owned())
     );
+    // The 2.0 start timestamp is stored with the sample (issue #4).
+    let q = srv.storage.querier(0, i64::MAX).unwrap();
+    let m = Matcher::new(watchfire_model::MatchType::Equal, "__name__", "m_v2b").unwrap();
+    let sts: Vec<(i64, i64)> = q
+        .select(false, None, &[m])
+        .map(|s| {
+            let mut it = s.unwrap().iterator();
+            assert!(it.next());
+            (it.at().t, it.at_st())
+        })
+        .collect();
+    assert_eq!(sts, [(now, now - 60_000)]);
 
     // Partial write: an out-of-order sample and a bad symbol reference are reported in one
     // 400, the good sample is committed and counted.

@@ -859,12 +859,12 @@ struct OverlayQuerier {
     own: Box<dyn Querier>,
 }
 
-/// Every sample of a series, or the error that ended reading it.
-fn read_all(s: &dyn Series) -> watchfire_storage::Result<Vec<Sample>> {
+/// Every sample of a series with its start timestamp, or the error that ended reading it.
+fn read_all(s: &dyn Series) -> watchfire_storage::Result<Vec<(Sample, Timestamp)>> {
     let mut it = s.iterator();
     let mut out = Vec::new();
     while it.next() {
-        out.push(it.at());
+        out.push((it.at(), it.at_st()));
     }
     match it.err() {
         Some(e) => Err(e.clone()),
@@ -872,18 +872,34 @@ fn read_all(s: &dyn Series) -> watchfire_storage::Result<Vec<Sample>> {
     }
 }
 
+/// The samples of `own` and `base` in time order; `own` wins at equal timestamps. Start
+/// timestamps are kept only when some sample has one.
+fn merged_series(labels: Labels, own: Vec<(Sample, Timestamp)>, base: Vec<(Sample, Timestamp)>) -> VecSeries {
+    let merged = merge_samples(own, base);
+    let samples: Vec<Sample> = merged.iter().map(|(s, _)| *s).collect();
+    if merged.iter().all(|(_, st)| *st == 0) {
+        VecSeries::new(labels, samples)
+    } else {
+        VecSeries::with_start_timestamps(
+            labels,
+            samples,
+            merged.into_iter().map(|(_, st)| st).collect::<Vec<_>>(),
+        )
+    }
+}
+
 /// The samples of `own` and `base` in time order; `own` wins at equal timestamps.
-fn merge_samples(own: Vec<Sample>, base: Vec<Sample>) -> Vec<Sample> {
+fn merge_samples(own: Vec<(Sample, Timestamp)>, base: Vec<(Sample, Timestamp)>) -> Vec<(Sample, Timestamp)> {
     let mut out = Vec::with_capacity(own.len() + base.len());
     let (mut i, mut j) = (0, 0);
     while i < own.len() || j < base.len() {
         match (own.get(i), base.get(j)) {
-            (Some(a), Some(b)) if a.t == b.t => {
+            (Some(a), Some(b)) if a.0.t == b.0.t => {
                 out.push(*a);
                 i += 1;
                 j += 1;
             }
-            (Some(a), Some(b)) if b.t < a.t => {
+            (Some(a), Some(b)) if b.0.t < a.0.t => {
                 out.push(*b);
                 j += 1;
             }
@@ -924,8 +940,8 @@ impl Querier for OverlayQuerier {
                             unreachable!("both were peeked as Ok")
                         };
                         let merged = read_all(&*a)
-                            .and_then(|x| read_all(&*b).map(|y| merge_samples(x, y)))
-                            .map(|samples| Box::new(VecSeries::new(a.labels().clone(), samples)) as Box<dyn Series>);
+                            .and_then(|x| read_all(&*b).map(|y| merged_series(a.labels().clone(), x, y)))
+                            .map(|s| Box::new(s) as Box<dyn Series>);
                         out.push(merged);
                         continue;
                     }

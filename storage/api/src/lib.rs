@@ -136,6 +136,25 @@ pub trait Appender: Send {
     /// buffered samples in place.
     fn append(&mut self, series_ref: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef>;
 
+    /// [`append`](Self::append) with the sample's start timestamp `st` (upstream's "created
+    /// timestamp", `AppenderV2.Append`'s `st`): when the counter or delta the sample measures
+    /// started accumulating, in milliseconds. 0 means unknown, as upstream, and is what
+    /// `append` stores. Queries use it to detect counter resets ([`SampleIterator::at_st`]).
+    ///
+    /// The default forwards to `append` and drops `st`: engines (and wrappers) that keep start
+    /// timestamps override it.
+    fn append_st(
+        &mut self,
+        series_ref: Option<SeriesRef>,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> Result<SeriesRef> {
+        let _ = st;
+        self.append(series_ref, labels, t, v)
+    }
+
     /// Records metadata for the series, written with the next commit. Engines that do not keep
     /// metadata accept and ignore it.
     fn update_metadata(
@@ -205,6 +224,37 @@ pub trait SampleIterator: Send {
     /// engines override it to walk their samples without a call per sample.
     fn for_each_until(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample)) -> bool {
         for_each_until_by_next(self, t, f)
+    }
+
+    /// The start timestamp of the sample under the cursor (see [`Appender::append_st`]); 0
+    /// when it is unknown, which is every sample of an engine that keeps none (the default).
+    fn at_st(&self) -> Timestamp {
+        0
+    }
+
+    /// [`for_each_until`](Self::for_each_until) that also passes each sample's start
+    /// timestamp ([`at_st`](Self::at_st)). Only readers that use start timestamps call it, so
+    /// `for_each_until` stays the plain fast path.
+    fn for_each_until_st(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample, Timestamp)) -> bool {
+        for_each_until_by_next_st(self, t, f)
+    }
+}
+
+/// [`SampleIterator::for_each_until_st`] by `at`, `at_st` and `next`.
+pub fn for_each_until_by_next_st<I: SampleIterator + ?Sized>(
+    it: &mut I,
+    t: Timestamp,
+    f: &mut dyn FnMut(Sample, Timestamp),
+) -> bool {
+    loop {
+        let s = it.at();
+        if s.t > t {
+            return true;
+        }
+        f(s, it.at_st());
+        if !it.next() {
+            return false;
+        }
     }
 }
 
@@ -306,6 +356,8 @@ pub struct TsdbStatus {
 #[derive(Clone, Debug)]
 pub struct VecSampleIterator {
     samples: Arc<[Sample]>,
+    /// Start timestamps by position, if the samples have any.
+    sts: Option<Arc<[Timestamp]>>,
     /// Index of the current sample plus one; 0 before the first `next`/`seek`.
     pos: usize,
 }
@@ -313,7 +365,21 @@ pub struct VecSampleIterator {
 impl VecSampleIterator {
     /// A cursor over `samples`, which must be sorted by timestamp.
     pub fn new(samples: Arc<[Sample]>) -> Self {
-        VecSampleIterator { samples, pos: 0 }
+        VecSampleIterator {
+            samples,
+            sts: None,
+            pos: 0,
+        }
+    }
+
+    /// A cursor over `samples` whose start timestamps are `sts`, by position (missing ones
+    /// are unknown).
+    pub fn with_start_timestamps(samples: Arc<[Sample]>, sts: Arc<[Timestamp]>) -> Self {
+        VecSampleIterator {
+            samples,
+            sts: Some(sts),
+            pos: 0,
+        }
     }
 }
 
@@ -351,6 +417,13 @@ impl SampleIterator for VecSampleIterator {
     fn err(&self) -> Option<&Error> {
         None
     }
+
+    fn at_st(&self) -> Timestamp {
+        match (&self.sts, self.pos.checked_sub(1)) {
+            (Some(sts), Some(i)) => sts.get(i).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 /// A [`Series`] whose samples are held in memory.
@@ -358,6 +431,7 @@ impl SampleIterator for VecSampleIterator {
 pub struct VecSeries {
     labels: Labels,
     samples: Arc<[Sample]>,
+    sts: Option<Arc<[Timestamp]>>,
 }
 
 impl VecSeries {
@@ -366,7 +440,27 @@ impl VecSeries {
         VecSeries {
             labels,
             samples: samples.into(),
+            sts: None,
         }
+    }
+
+    /// A series whose samples have start timestamps: `sts[i]` is the start of `samples[i]`
+    /// (0, or missing, for unknown).
+    pub fn with_start_timestamps(
+        labels: Labels,
+        samples: impl Into<Arc<[Sample]>>,
+        sts: impl Into<Arc<[Timestamp]>>,
+    ) -> Self {
+        VecSeries {
+            labels,
+            samples: samples.into(),
+            sts: Some(sts.into()),
+        }
+    }
+
+    /// The start timestamps, if the series has any.
+    pub fn start_timestamps(&self) -> Option<&[Timestamp]> {
+        self.sts.as_deref()
     }
 
     /// The samples.
@@ -381,7 +475,11 @@ impl Series for VecSeries {
     }
 
     fn iterator(&self) -> Box<dyn SampleIterator> {
-        Box::new(VecSampleIterator::new(self.samples.clone()))
+        Box::new(VecSampleIterator {
+            samples: self.samples.clone(),
+            sts: self.sts.clone(),
+            pos: 0,
+        })
     }
 }
 
@@ -423,6 +521,25 @@ mod tests {
         assert_eq!(got, [10, 20, 30]);
         assert!(!it.next());
         assert!(it.err().is_none());
+    }
+
+    #[test]
+    fn start_timestamps_follow_the_cursor_and_default_to_unknown() {
+        let samples = vec![Sample::new(10, 1.0), Sample::new(20, 2.0), Sample::new(30, 3.0)];
+        let s = VecSeries::with_start_timestamps(Labels::from_pairs([("__name__", "c")]), samples, vec![5, 0]);
+        let mut it = s.iterator();
+        assert_eq!(it.at_st(), 0, "not positioned");
+        assert!(it.seek(20));
+        assert_eq!(it.at_st(), 0);
+        let mut got = Vec::new();
+        let mut it = s.iterator();
+        assert!(it.next());
+        assert!(!it.for_each_until_st(100, &mut |s, st| got.push((s.t, st))));
+        assert_eq!(got, [(10, 5), (20, 0), (30, 0)]);
+        // Without start timestamps every sample's is unknown.
+        let mut it = series().iterator();
+        assert!(it.next());
+        assert_eq!(it.at_st(), 0);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use watchfire_model::{Labels, Matcher};
 
 use crate::Error;
 use crate::blockindex::{ChunkMeta, IndexReader, IndexWriter};
-use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, XorChunk, XorIterator};
+use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, StColumn, XorChunk, XorIterator, decode_start_timestamps};
 use crate::chunks::{ChunkReader, ChunkWriter};
 use crate::head::{ChunkBytes, Head, HeadPart};
 use crate::querier::{ChunkSeries, LazyChunk, RANK_BLOCK, RANK_HEAD, RANK_HEAD_OOO, RANK_OOO_BLOCK, Rank};
@@ -344,17 +344,17 @@ impl Block {
         Ok(values.into_iter().collect())
     }
 
-    /// The chunk bytes of `r`, which must be XOR.
-    pub(crate) fn chunk(&self, r: u64) -> Result<ChunkBytes, Error> {
-        let (enc, c) = self.chunks.chunk(r)?;
-        if enc != Encoding::Xor as u8 {
-            return Err(Error::Corruption {
+    /// The encoding and bytes of chunk `r`, which must be XOR or XOR with start timestamps.
+    pub(crate) fn chunk(&self, r: u64) -> Result<(Encoding, ChunkBytes), Error> {
+        let (code, c) = self.chunks.chunk(r)?;
+        match Encoding::from_code(code) {
+            Some(enc @ (Encoding::Xor | Encoding::XorSt)) => Ok((enc, ChunkBytes::Mapped(c))),
+            _ => Err(Error::Corruption {
                 file: self.dir.join("chunks"),
                 offset: r,
-                reason: format!("unsupported chunk encoding {enc}"),
-            });
+                reason: format!("unsupported chunk encoding {code}"),
+            }),
         }
-        Ok(ChunkBytes::Mapped(c))
     }
 }
 
@@ -372,6 +372,8 @@ type Key = (usize, u64);
 struct InChunk {
     min_t: i64,
     max_t: i64,
+    /// XOR, or XOR with start timestamps.
+    enc: Encoding,
     bytes: ChunkBytes,
     source: usize,
     /// Of samples at one timestamp, the one of the lowest rank is kept, as queries merge them.
@@ -456,13 +458,14 @@ pub(crate) fn write_block(
             for (_, (si, key)) in &all[i..j] {
                 match sources[*si] {
                     Source::Head(h, part) => {
-                        for (min_t, max_t, bytes, ooo) in h.chunks_in_range(*key, mint, last, part)? {
+                        for c in h.chunks_in_range(*key, mint, last, part)? {
                             chunks.push(InChunk {
-                                min_t,
-                                max_t,
-                                bytes,
+                                min_t: c.min_t,
+                                max_t: c.max_t,
+                                enc: c.enc,
+                                bytes: c.bytes,
                                 source: *si,
-                                rank: (if ooo { RANK_HEAD_OOO } else { RANK_HEAD }, *si),
+                                rank: (if c.ooo { RANK_HEAD_OOO } else { RANK_HEAD }, *si),
                             });
                         }
                         deleted[*si] = h.tombstones_of(*key);
@@ -470,10 +473,12 @@ pub(crate) fn write_block(
                     Source::Block(b) => {
                         b.index.series(*key, &mut scratch)?;
                         for c in scratch.iter().filter(|c| c.max_t >= mint && c.min_t <= last) {
+                            let (enc, bytes) = b.chunk(c.r)?;
                             chunks.push(InChunk {
                                 min_t: c.min_t,
                                 max_t: c.max_t,
-                                bytes: b.chunk(c.r)?,
+                                enc,
+                                bytes,
                                 source: *si,
                                 rank: (
                                     if b.from_out_of_order() {
@@ -508,7 +513,7 @@ pub(crate) fn write_block(
                     if n == 0 {
                         continue;
                     }
-                    let r = cw.write(Encoding::Xor as u8, c.bytes.as_ref())?;
+                    let r = cw.write(c.enc as u8, c.bytes.as_ref())?;
                     metas.push(ChunkMeta {
                         min_t: c.min_t,
                         max_t: c.max_t,
@@ -517,13 +522,18 @@ pub(crate) fn write_block(
                     stats.num_samples += n;
                 }
             } else {
-                let mut ranked: Vec<(i64, Rank, f64)> = Vec::new();
+                let mut ranked: Vec<(i64, Rank, f64, i64)> = Vec::new();
                 for c in &chunks {
+                    let sts = if c.enc == Encoding::XorSt {
+                        decode_start_timestamps(c.bytes.as_ref()).map_err(|e| chunk_err(labels, e))?
+                    } else {
+                        Vec::new()
+                    };
                     let mut it = XorIterator::new(c.bytes.as_ref()).map_err(|e| chunk_err(labels, e))?;
                     while it.next() {
                         let (t, v) = it.at();
                         if t >= mint && t <= last && !is_deleted(&deleted[c.source], t) {
-                            ranked.push((t, c.rank, v));
+                            ranked.push((t, c.rank, v, sts.get(it.index()).copied().unwrap_or(0)));
                         }
                     }
                     if let Some(e) = it.err() {
@@ -534,13 +544,19 @@ pub(crate) fn write_block(
                 // merge keeps it.
                 ranked.sort_by_key(|s| (s.0, s.1));
                 ranked.dedup_by_key(|s| s.0);
-                let samples: Vec<(i64, f64)> = ranked.into_iter().map(|(t, _, v)| (t, v)).collect();
+                let samples: Vec<(i64, f64, i64)> = ranked.into_iter().map(|(t, _, v, st)| (t, v, st)).collect();
                 stats.num_samples += samples.len() as u64;
                 let mut c = XorChunk::new();
+                // Start timestamps of `c`, from its first sample that has one.
+                let mut col: Option<StColumn> = None;
                 let mut first_t = 0;
-                for (k, &(t, v)) in samples.iter().enumerate() {
+                let mut write = |c: &XorChunk, col: Option<StColumn>| match col {
+                    Some(col) => cw.write(Encoding::XorSt as u8, &col.chunk_bytes(c.bytes())),
+                    None => cw.write(Encoding::Xor as u8, c.bytes()),
+                };
+                for (k, &(t, v, st)) in samples.iter().enumerate() {
                     if c.num_samples() as usize >= SAMPLES_PER_CHUNK || c.bytes().len() > MAX_BYTES_BEFORE_APPEND {
-                        let r = cw.write(Encoding::Xor as u8, c.bytes())?;
+                        let r = write(&c, col.take())?;
                         metas.push(ChunkMeta {
                             min_t: first_t,
                             max_t: c.last_t(),
@@ -551,9 +567,15 @@ pub(crate) fn write_block(
                     if c.num_samples() == 0 {
                         first_t = t;
                     }
+                    if st != 0 && col.is_none() {
+                        col = Some(StColumn::with_unknown(c.num_samples()));
+                    }
                     c.append(t, v).map_err(|e| chunk_err(labels, e))?;
+                    if let Some(col) = col.as_mut() {
+                        col.push(st);
+                    }
                     if k + 1 == samples.len() {
-                        let r = cw.write(Encoding::Xor as u8, c.bytes())?;
+                        let r = write(&c, col.take())?;
                         metas.push(ChunkMeta {
                             min_t: first_t,
                             max_t: c.last_t(),

@@ -116,6 +116,8 @@ pub(crate) fn checkpoint(
     let mut series: Vec<RefSeries> = Vec::new();
     let mut seen: HashSet<u64> = HashSet::new();
     let mut samples: Vec<RefSample> = Vec::new();
+    // Start timestamps of `samples` by position; empty while none of them has one.
+    let mut sample_sts: Vec<i64> = Vec::new();
     let mut stones: Vec<Stone> = Vec::new();
     let mut meta: HashMap<u64, RefMetadata> = HashMap::new();
     let mut buf = Vec::new();
@@ -124,6 +126,7 @@ pub(crate) fn checkpoint(
     let mut flush = |out: &mut Wal,
                      series: &mut Vec<RefSeries>,
                      samples: &mut Vec<RefSample>,
+                     sample_sts: &mut Vec<i64>,
                      ooo: &mut Vec<RefSample>,
                      force: bool| {
         if series.len() >= BATCH || (force && !series.is_empty()) {
@@ -134,7 +137,12 @@ pub(crate) fn checkpoint(
         }
         if samples.len() >= BATCH || (force && !samples.is_empty()) {
             buf.clear();
-            record::encode_compact_samples(samples, &mut buf);
+            if sample_sts.is_empty() {
+                record::encode_compact_samples(samples, &mut buf);
+            } else {
+                record::encode_st_samples(samples, sample_sts, &mut buf);
+                sample_sts.clear();
+            }
             samples.clear();
             out.log(&[&buf])?;
         }
@@ -164,6 +172,25 @@ pub(crate) fn checkpoint(
                 for s in list {
                     if s.t >= mint && keep(s.r) {
                         stats.samples += 1;
+                        samples.push(s);
+                        if !sample_sts.is_empty() {
+                            sample_sts.push(0);
+                        }
+                    } else {
+                        stats.dropped_samples += 1;
+                    }
+                }
+            }
+            Record::StSamples(list, sts) => {
+                // Kept in the same buffer as the other in-order samples, so their order (and
+                // with it what replay accepts) stays the WAL's.
+                for (s, st) in list.into_iter().zip(sts) {
+                    if s.t >= mint && keep(s.r) {
+                        stats.samples += 1;
+                        if st != 0 || !sample_sts.is_empty() {
+                            sample_sts.resize(samples.len(), 0);
+                            sample_sts.push(st);
+                        }
                         samples.push(s);
                     } else {
                         stats.dropped_samples += 1;
@@ -201,7 +228,7 @@ pub(crate) fn checkpoint(
         }
         // Series go out before the samples that refer to them.
         let force = samples.len() >= BATCH || ooo.len() >= BATCH;
-        if let Err(e) = flush(out, &mut series, &mut samples, &mut ooo, force) {
+        if let Err(e) = flush(out, &mut series, &mut samples, &mut sample_sts, &mut ooo, force) {
             failed = Some(e);
         }
     };
@@ -220,7 +247,7 @@ pub(crate) fn checkpoint(
     if let Some(e) = failed {
         return Err(e);
     }
-    flush(&mut out, &mut series, &mut samples, &mut ooo, true)?;
+    flush(&mut out, &mut series, &mut samples, &mut sample_sts, &mut ooo, true)?;
     if !stones.is_empty() {
         let mut b = Vec::new();
         record::encode_tombstones(&stones, &mut b);

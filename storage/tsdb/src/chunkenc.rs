@@ -1,6 +1,9 @@
-//! Chunk encodings. Only the float XOR ("Gorilla") encoding exists so far; its bytes are laid
-//! out exactly as Prometheus' `tsdb/chunkenc/xor.go` lays them out, so a chunk written here can
-//! be read by Prometheus and the other way round (see FORMAT.md, "XOR chunk").
+//! Chunk encodings. The float XOR ("Gorilla") encoding's bytes are laid out exactly as
+//! Prometheus' `tsdb/chunkenc/xor.go` lays them out, so a chunk written here can be read by
+//! Prometheus and the other way round (see FORMAT.md, "XOR chunk"). Chunks of samples with
+//! start timestamps use Watchfire's own [`Encoding::XorSt`]: the XOR bytes unchanged, then an
+//! [`StColumn`] (FORMAT.md, "XOR chunk with start timestamps"); series without start
+//! timestamps never pay for it.
 
 use std::fmt;
 
@@ -11,6 +14,9 @@ pub enum Encoding {
     Xor = 1,
     Histogram = 2,
     FloatHistogram = 3,
+    /// Watchfire's own: an XOR chunk followed by the samples' start timestamps. Upstream
+    /// numbers its encodings from 0 up (its XOR2 is 4), so this one sits far above them.
+    XorSt = 128,
 }
 
 impl Encoding {
@@ -21,6 +27,7 @@ impl Encoding {
             1 => Some(Encoding::Xor),
             2 => Some(Encoding::Histogram),
             3 => Some(Encoding::FloatHistogram),
+            128 => Some(Encoding::XorSt),
             _ => None,
         }
     }
@@ -41,6 +48,9 @@ pub enum ChunkError {
     /// The chunk already holds `u16::MAX` samples.
     #[error("chunk is full")]
     Full,
+    /// The start-timestamp part of an [`Encoding::XorSt`] chunk does not decode.
+    #[error("chunk start timestamps corrupt: {0}")]
+    BadStartTimestamps(&'static str),
 }
 
 /// Bytes of the sample-count header at the start of every XOR chunk.
@@ -265,6 +275,129 @@ fn put_uvarint(w: &mut BitWriter, mut x: u64) {
 
 fn put_varint(w: &mut BitWriter, x: i64) {
     put_uvarint(w, ((x << 1) ^ (x >> 63)) as u64);
+}
+
+/// The start timestamps of a chunk's samples, one per sample in order, appended beside an
+/// [`XorChunk`]. Each is a zigzag varint: the first the start timestamp itself, the second its
+/// difference from the first, the others the delta of deltas. Cumulative counters (a constant
+/// start) and deltas at a regular interval (the start is the previous sample's time) both
+/// cost one byte a sample. 0 is "unknown", as everywhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StColumn {
+    bytes: Vec<u8>,
+    n: u16,
+    last: i64,
+    delta: i64,
+}
+
+impl StColumn {
+    /// A column for a chunk that already holds `n` samples without start timestamps.
+    pub fn with_unknown(n: u16) -> Self {
+        let mut c = StColumn::default();
+        for _ in 0..n {
+            c.push(0);
+        }
+        c
+    }
+
+    /// Adds the start timestamp of the next sample.
+    pub fn push(&mut self, st: i64) {
+        let x = match self.n {
+            0 => st,
+            1 => st.wrapping_sub(self.last),
+            _ => st.wrapping_sub(self.last).wrapping_sub(self.delta),
+        };
+        let mut z = ((x << 1) ^ (x >> 63)) as u64;
+        while z >= 0x80 {
+            self.bytes.push(z as u8 | 0x80);
+            z >>= 7;
+        }
+        self.bytes.push(z as u8);
+        if self.n > 0 {
+            self.delta = st.wrapping_sub(self.last);
+        }
+        self.last = st;
+        self.n = self.n.saturating_add(1);
+    }
+
+    /// The number of start timestamps.
+    pub fn len(&self) -> u16 {
+        self.n
+    }
+
+    /// Whether the column is empty.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether every start timestamp is 0 (unknown), so the chunk can be written as plain XOR.
+    pub fn all_unknown(&self) -> bool {
+        self.bytes.iter().all(|b| *b == 0)
+    }
+
+    /// Heap bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// The bytes of an [`Encoding::XorSt`] chunk: `xor` (an XOR chunk's bytes, whose samples
+    /// this column describes), the column, and the length of `xor` as a big-endian `u32`.
+    pub fn chunk_bytes(&self, xor: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(xor.len() + self.bytes.len() + 4);
+        out.extend_from_slice(xor);
+        out.extend_from_slice(&self.bytes);
+        out.extend_from_slice(&(xor.len() as u32).to_be_bytes());
+        out
+    }
+}
+
+/// Decodes the start timestamps of an [`Encoding::XorSt`] chunk, one per sample its XOR part
+/// announces. The XOR part is the chunk's prefix, so [`XorIterator`] reads the chunk's bytes
+/// as they are.
+pub fn decode_start_timestamps(chunk: &[u8]) -> Result<Vec<i64>, ChunkError> {
+    let bad = ChunkError::BadStartTimestamps;
+    let Some(split) = chunk.len().checked_sub(4) else {
+        return Err(bad("no trailer"));
+    };
+    let xor_len = u32::from_be_bytes([chunk[split], chunk[split + 1], chunk[split + 2], chunk[split + 3]]) as usize;
+    if xor_len < XOR_HEADER_SIZE || xor_len > split {
+        return Err(bad("XOR length out of range"));
+    }
+    let n = u16::from_be_bytes([chunk[0], chunk[1]]) as usize;
+    let mut col = &chunk[xor_len..split];
+    let mut out = Vec::with_capacity(n);
+    let (mut last, mut delta) = (0i64, 0i64);
+    for i in 0..n {
+        let mut z = 0u64;
+        let mut shift = 0;
+        loop {
+            let (&b, rest) = col.split_first().ok_or(bad("column ends early"))?;
+            col = rest;
+            if shift > 63 {
+                return Err(bad("overlong varint"));
+            }
+            z |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b < 0x80 {
+                break;
+            }
+        }
+        let x = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let st = match i {
+            0 => x,
+            1 => last.wrapping_add(x),
+            _ => last.wrapping_add(delta).wrapping_add(x),
+        };
+        if i > 0 {
+            delta = st.wrapping_sub(last);
+        }
+        last = st;
+        out.push(st);
+    }
+    if !col.is_empty() {
+        return Err(bad("bytes after the column"));
+    }
+    Ok(out)
 }
 
 /// An XOR-encoded float chunk being appended to. It carries the appender state (previous
@@ -649,6 +782,11 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
     pub fn err(&self) -> Option<&ChunkError> {
         self.err.as_ref()
     }
+
+    /// The position of the current sample in the chunk (0 for the first).
+    pub fn index(&self) -> usize {
+        usize::from(self.read).saturating_sub(1)
+    }
 }
 
 #[cfg(test)]
@@ -786,6 +924,29 @@ mod tests {
     }
 
     #[test]
+    fn start_timestamps_cost_a_byte_a_sample_for_counters_and_regular_deltas() {
+        let (mut cumulative, mut delta) = (StColumn::default(), StColumn::default());
+        for i in 0..120 {
+            cumulative.push(1_000);
+            delta.push(1_000 + i * 15_000);
+        }
+        assert_eq!(cumulative.heap_bytes().min(cumulative.bytes.len()), 2 + 119);
+        assert_eq!(delta.bytes.len(), 2 + 3 + 118);
+        let mut with_unknown = StColumn::with_unknown(3);
+        with_unknown.push(5);
+        assert!(!with_unknown.all_unknown());
+        let mut c = XorChunk::new();
+        for t in 0..4 {
+            c.append(t, 0.0).unwrap();
+        }
+        let bytes = with_unknown.chunk_bytes(c.bytes());
+        assert_eq!(decode_start_timestamps(&bytes).unwrap(), [0, 0, 0, 5]);
+        // A truncated trailer or column is an error, not a panic.
+        assert!(decode_start_timestamps(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_start_timestamps(&bytes[..3]).is_err());
+    }
+
+    #[test]
     fn full_chunk_refuses_appends() {
         let mut c = XorChunk::new();
         for t in 0..u16::MAX as i64 {
@@ -857,6 +1018,26 @@ mod tests {
                 while it.next() { n += 1; }
                 prop_assert!(n <= it.num_samples() as usize);
             }
+            let _ = decode_start_timestamps(&bytes);
+        }
+
+        #[test]
+        fn start_timestamps_round_trip(ts in any_timestamps(), sts in proptest::collection::vec(
+            prop_oneof![Just(0i64), any::<i64>(), -1000i64..1000], 300)) {
+            let n = ts.len().min(sts.len());
+            let samples: Vec<(i64, f64)> = ts[..n].iter().map(|t| (*t, 1.0)).collect();
+            let sts = &sts[..n];
+            let c = encode(&samples);
+            let mut col = StColumn::default();
+            for st in sts {
+                col.push(*st);
+            }
+            prop_assert_eq!(col.all_unknown(), sts.iter().all(|s| *s == 0));
+            let bytes = col.chunk_bytes(c.bytes());
+            prop_assert_eq!(decode_start_timestamps(&bytes).unwrap(), sts.to_vec());
+            // The XOR part reads as it is.
+            let got: Vec<i64> = decode(&bytes).into_iter().map(|(t, _)| t).collect();
+            prop_assert_eq!(got, samples.iter().map(|s| s.0).collect::<Vec<_>>());
         }
     }
 }

@@ -320,8 +320,8 @@ impl ChunkDiskMapper {
         Ok(r)
     }
 
-    /// The data bytes of chunk `r`.
-    pub fn chunk(&self, r: u64) -> Result<MappedChunk, Error> {
+    /// The encoding code and data bytes of chunk `r`.
+    pub fn chunk(&self, r: u64) -> Result<(u8, MappedChunk), Error> {
         let seq = (r >> 32) as u32;
         let flushed = self.flushed.load(Ordering::Acquire);
         if (flushed >> 32) as u32 == seq && r >= flushed {
@@ -340,11 +340,14 @@ impl ChunkDiskMapper {
         };
         let off = (r & 0xffff_ffff) as usize;
         match parse_chunk(&map, off) {
-            Ok((_, _, _, _, data, _)) => Ok(MappedChunk {
-                start: data.start,
-                end: data.end,
-                map,
-            }),
+            Ok((_, _, _, enc, data, _)) => Ok((
+                enc,
+                MappedChunk {
+                    start: data.start,
+                    end: data.end,
+                    map,
+                },
+            )),
             Err(reason) => Err(Error::Corruption {
                 file: self.dir.join(file_name(seq)),
                 offset: off as u64,
@@ -518,7 +521,7 @@ mod tests {
         for i in 0..100u64 {
             let data: Vec<u8> = (0..(i as usize * 7 % 300)).map(|j| j as u8).collect();
             let r = m.write(i + 1, i as i64 * 10, i as i64 * 10 + 9, 1, &data).unwrap();
-            assert_eq!(m.chunk(r).unwrap().as_ref(), &data[..]);
+            assert_eq!(m.chunk(r).unwrap().1.as_ref(), &data[..]);
             refs.push((r, data));
         }
         assert!((refs.last().unwrap().0 >> 32) > 2, "small files force cuts");
@@ -529,7 +532,7 @@ mod tests {
         assert_eq!(loaded.len(), 100);
         for (i, (l, (r, data))) in loaded.iter().zip(&refs).enumerate() {
             assert_eq!((l.chunk_ref, l.series_ref, l.min_t), (*r, i as u64 + 1, i as i64 * 10));
-            assert_eq!(m.chunk(*r).unwrap().as_ref(), &data[..]);
+            assert_eq!(m.chunk(*r).unwrap().1.as_ref(), &data[..]);
         }
     }
 }

@@ -13,6 +13,11 @@
 //! goes to the series' out-of-order buffer and chunks ([`crate::ooo`]); queries return them as a
 //! second part of the series, and compaction seals and writes them (FORMAT.md, "Out-of-order
 //! samples").
+//!
+//! Samples may carry a start timestamp ([`Appender::append_st`]). A series keeps those of its
+//! open chunk in its side box (allocated only once one arrives) and cuts the chunk as
+//! [`Encoding::XorSt`]; series without start timestamps keep plain XOR chunks and no side box.
+//! Out-of-order samples drop their start timestamps (FORMAT.md, record type 130).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -26,7 +31,7 @@ use watchfire_storage::{
 };
 
 use crate::Error;
-use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, XorChunk};
+use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, StColumn, XorChunk};
 use crate::chunks_head::{ChunkDiskMapper, MappedChunk};
 use crate::index::MemPostings;
 use crate::ooo::{OooChunk, OooState};
@@ -111,6 +116,9 @@ pub(crate) struct ChunkMeta {
 
 /// Chunk references with this bit set point into the heap store instead of a file.
 const HEAP_REF: u64 = 1 << 63;
+/// In a heap chunk reference, marks an [`Encoding::XorSt`] chunk (a file keeps the encoding
+/// with the chunk instead).
+const HEAP_ST: u64 = 1 << 62;
 
 /// Where full chunks go: mapped files, or the heap for an in-memory head and as the fallback
 /// when a file write fails.
@@ -138,33 +146,51 @@ impl AsRef<[u8]> for ChunkBytes {
 }
 
 impl ChunkStore {
-    fn write(&self, series: u64, min_t: i64, max_t: i64, data: &[u8], metrics: &Metrics) -> u64 {
+    fn write(&self, series: u64, min_t: i64, max_t: i64, enc: Encoding, data: &[u8], metrics: &Metrics) -> u64 {
         if let Some(d) = &self.disk {
-            match d.write(series, min_t, max_t, Encoding::Xor as u8, data) {
+            match d.write(series, min_t, max_t, enc as u8, data) {
                 Ok(r) => return r,
                 Err(_) => Metrics::inc(&metrics.chunk_write_failures),
             }
         }
         let mut heap = self.heap.write().unwrap_or_else(|e| e.into_inner());
         heap.push(Arc::from(data));
-        HEAP_REF | (heap.len() as u64 - 1)
+        let st = if enc == Encoding::XorSt { HEAP_ST } else { 0 };
+        HEAP_REF | st | (heap.len() as u64 - 1)
     }
 
-    fn read(&self, r: u64) -> Result<ChunkBytes, Error> {
+    /// The encoding (XOR or XOR with start timestamps) and bytes of chunk `r`.
+    fn read(&self, r: u64) -> Result<(Encoding, ChunkBytes), Error> {
         if r & HEAP_REF != 0 {
             let heap = self.heap.read().unwrap_or_else(|e| e.into_inner());
+            let enc = if r & HEAP_ST != 0 {
+                Encoding::XorSt
+            } else {
+                Encoding::Xor
+            };
+            let i = r & !(HEAP_REF | HEAP_ST);
             return heap
-                .get((r & !HEAP_REF) as usize)
+                .get(i as usize)
                 .cloned()
-                .map(ChunkBytes::Heap)
+                .map(|b| (enc, ChunkBytes::Heap(b)))
                 .ok_or_else(|| Error::Corruption {
                     file: "<heap chunks>".into(),
-                    offset: r & !HEAP_REF,
+                    offset: i,
                     reason: "unknown heap chunk".into(),
                 });
         }
         match &self.disk {
-            Some(d) => d.chunk(r).map(ChunkBytes::Mapped),
+            Some(d) => {
+                let (code, c) = d.chunk(r)?;
+                match Encoding::from_code(code) {
+                    Some(enc @ (Encoding::Xor | Encoding::XorSt)) => Ok((enc, ChunkBytes::Mapped(c))),
+                    _ => Err(Error::Corruption {
+                        file: "<head chunk files>".into(),
+                        offset: r,
+                        reason: format!("unsupported chunk encoding {code}"),
+                    }),
+                }
+            }
             None => Err(Error::Corruption {
                 file: "<no chunk files>".into(),
                 offset: r,
@@ -201,8 +227,20 @@ pub(crate) struct MemSeries {
     /// Set when truncation garbage-collected the series; an appender still holding it must
     /// look the labels up again.
     removed: bool,
+    /// What few series need: out-of-order samples, start timestamps. One pointer for both, so
+    /// the series that have neither (almost all) pay 8 bytes.
+    side: Option<Box<Side>>,
+}
+
+/// The rarely needed parts of a series, boxed behind [`MemSeries::side`].
+#[derive(Debug, Default)]
+pub(crate) struct Side {
     /// Out-of-order samples, if any arrived.
-    ooo: Option<Box<OooState>>,
+    pub(crate) ooo: Option<OooState>,
+    /// Start timestamps of the open chunk's samples, from the first sample of the chunk that
+    /// came with one (the earlier ones are unknown, 0). The chunk is cut as
+    /// [`Encoding::XorSt`] then; chunks without any start timestamp stay plain XOR.
+    pub(crate) st: Option<StColumn>,
 }
 
 /// End of the chunk range holding `t` (upstream `rangeForTimestamp`; Go division truncates).
@@ -228,7 +266,41 @@ impl MemSeries {
             until_cut: 0,
             logged: false,
             removed: false,
-            ooo: None,
+            side: None,
+        }
+    }
+
+    pub(crate) fn ooo(&self) -> Option<&OooState> {
+        self.side.as_ref().and_then(|s| s.ooo.as_ref())
+    }
+
+    fn ooo_mut(&mut self) -> Option<&mut OooState> {
+        self.side.as_mut().and_then(|s| s.ooo.as_mut())
+    }
+
+    fn st(&self) -> Option<&StColumn> {
+        self.side.as_ref().and_then(|s| s.st.as_ref())
+    }
+
+    /// Drops the side box once it holds nothing.
+    fn trim_side(&mut self) {
+        if self.side.as_ref().is_some_and(|s| s.ooo.is_none() && s.st.is_none()) {
+            self.side = None;
+        }
+    }
+
+    /// Takes the open chunk's start timestamps.
+    fn take_st(&mut self) -> Option<StColumn> {
+        let st = self.side.as_mut().and_then(|s| s.st.take());
+        self.trim_side();
+        st
+    }
+
+    /// The open chunk as a query or compaction reads it: its encoding and bytes.
+    fn open_chunk_bytes(&self, c: &XorChunk) -> (Encoding, ChunkBytes) {
+        match self.st() {
+            Some(st) => (Encoding::XorSt, ChunkBytes::Heap(Arc::from(st.chunk_bytes(c.bytes())))),
+            None => (Encoding::Xor, ChunkBytes::Heap(Arc::from(c.bytes()))),
         }
     }
 
@@ -243,8 +315,7 @@ impl MemSeries {
                     .is_some_and(|c| c.num_samples() > 0 && c.last_t() >= mint && c.first_t() <= maxt));
         in_order
             || self
-                .ooo
-                .as_ref()
+                .ooo()
                 .is_some_and(|o| o.overlaps(mint, maxt, part != HeadPart::All))
     }
 
@@ -271,11 +342,22 @@ impl MemSeries {
     }
 
     fn cut(&mut self, series_ref: u64, t: i64, opts: &HeadOptions, store: &ChunkStore, metrics: &Metrics) {
+        let st = self.take_st();
         if let Some(old) = self.open.take()
             && old.num_samples() > 0
         {
             let min_t = old.first_t();
-            let r = store.write(series_ref, min_t, old.last_t(), old.bytes(), metrics);
+            let r = match st.filter(|st| !st.all_unknown()) {
+                Some(st) => store.write(
+                    series_ref,
+                    min_t,
+                    old.last_t(),
+                    Encoding::XorSt,
+                    &st.chunk_bytes(old.bytes()),
+                    metrics,
+                ),
+                None => store.write(series_ref, min_t, old.last_t(), Encoding::Xor, old.bytes(), metrics),
+            };
             let mut chunks = std::mem::take(&mut self.chunks).into_vec();
             chunks.reserve_exact(1);
             chunks.push(ChunkMeta {
@@ -307,11 +389,13 @@ impl MemSeries {
         }
     }
 
-    /// Appends a sample newer than every stored one; returns false (and stores nothing) for an
-    /// older or equal timestamp.
+    /// Appends a sample newer than every stored one, with its start timestamp `st` (0:
+    /// unknown); returns false (and stores nothing) for an older or equal timestamp.
+    #[allow(clippy::too_many_arguments)]
     fn append(
         &mut self,
         series_ref: u64,
+        st: i64,
         t: i64,
         v: f64,
         opts: &HeadOptions,
@@ -343,20 +427,50 @@ impl MemSeries {
         if c.append(t, v).is_err() {
             // Unreachable with the cut rules above (at most 2 × samples_per_chunk samples).
             self.cut(series_ref, t, opts, store, metrics);
-            return self.open.as_mut().is_some_and(|c| c.append(t, v).is_ok());
+            if self.open.as_mut().is_none_or(|c| c.append(t, v).is_err()) {
+                return false;
+            }
+        }
+        if st != 0 || self.side.as_ref().is_some_and(|s| s.st.is_some()) {
+            self.push_st(st);
         }
         true
+    }
+
+    /// Records the start timestamp of the sample just appended to the open chunk.
+    fn push_st(&mut self, st: i64) {
+        let n = self.open.as_ref().map_or(0, XorChunk::num_samples);
+        let side = self.side.get_or_insert_with(Box::default);
+        side.st
+            .get_or_insert_with(|| StColumn::with_unknown(n.saturating_sub(1)))
+            .push(st);
     }
 
     fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + std::mem::size_of_val(&*self.chunks)
             + self.open.as_ref().map_or(0, XorChunk::heap_bytes)
-            + self.ooo.as_ref().map_or(0, |o| o.heap_bytes())
+            + self.side.as_ref().map_or(0, |s| {
+                std::mem::size_of::<Side>()
+                    + s.ooo.as_ref().map_or(0, OooState::heap_bytes)
+                    + s.st.as_ref().map_or(0, StColumn::heap_bytes)
+            })
     }
 }
 
 pub(crate) type SeriesHandle = Arc<HeadSeries>;
+
+/// A chunk of a head series as compaction reads it.
+pub(crate) struct HeadChunk {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    /// XOR, or XOR with start timestamps.
+    pub(crate) enc: Encoding,
+    pub(crate) bytes: ChunkBytes,
+    /// Whether it holds out-of-order samples (merged into chunks of their own, which may
+    /// overlap the in-order ones).
+    pub(crate) ooo: bool,
+}
 
 /// Which part of the head a block is written from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -613,9 +727,10 @@ impl Head {
     /// Stores an out-of-order sample of series `r` (commit and replay); false for a second
     /// sample at a timestamp its buffer holds.
     fn insert_ooo(&self, g: &mut MemSeries, r: u64, t: i64, v: f64) -> bool {
-        let o = g.ooo.get_or_insert_with(|| {
+        let side = g.side.get_or_insert_with(Box::default);
+        let o = side.ooo.get_or_insert_with(|| {
             self.ooo_refs.lock().unwrap_or_else(|e| e.into_inner()).insert(r);
-            Box::default()
+            OooState::default()
         });
         o.insert(t, v)
     }
@@ -642,7 +757,7 @@ impl Head {
     pub(crate) fn ooo_bounds(&self) -> Option<(i64, i64)> {
         self.ooo_series()
             .iter()
-            .filter_map(|(_, h)| lock(h).ooo.as_ref().and_then(|o| o.bounds()))
+            .filter_map(|(_, h)| lock(h).ooo().and_then(|o| o.bounds()))
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
@@ -654,7 +769,7 @@ impl Head {
         let mut out = Vec::new();
         for (_, h) in self.ooo_series() {
             let mut g = lock(&h);
-            if let Some(o) = g.ooo.as_mut() {
+            if let Some(o) = g.ooo_mut() {
                 o.seal();
                 out.extend(o.sealed_bounds());
             }
@@ -668,12 +783,15 @@ impl Head {
         let mut oldest: Option<i64> = None;
         for (r, h) in self.ooo_series() {
             let mut g = lock(&h);
-            let Some(o) = g.ooo.as_mut() else { continue };
+            let Some(o) = g.ooo_mut() else { continue };
             o.truncate_sealed(end);
             match o.bounds() {
                 Some((min, _)) => oldest = Some(oldest.map_or(min, |m| m.min(min))),
                 None => {
-                    g.ooo = None;
+                    if let Some(side) = g.side.as_mut() {
+                        side.ooo = None;
+                    }
+                    g.trim_side();
                     self.ooo_refs.lock().unwrap_or_else(|e| e.into_inner()).remove(&r);
                 }
             }
@@ -804,8 +922,9 @@ impl Head {
     /// than the series' newest sample are skipped). Returns whether it was stored; the caller
     /// reports the range stored with [`note_replayed_range`](Self::note_replayed_range), so
     /// parallel replay does not contend on the head's time bounds.
-    pub(crate) fn replay_append(&self, s: &SeriesHandle, r: u64, t: i64, v: f64) -> bool {
-        t >= self.min_valid.load(Ordering::Relaxed) && lock(s).append(r, t, v, &self.opts, &self.chunks, &self.metrics)
+    pub(crate) fn replay_append(&self, s: &SeriesHandle, r: u64, st: i64, t: i64, v: f64) -> bool {
+        t >= self.min_valid.load(Ordering::Relaxed)
+            && lock(s).append(r, st, t, v, &self.opts, &self.chunks, &self.metrics)
     }
 
     /// Widens the head's time bounds to `[min, max]` (an empty range when `min > max`).
@@ -894,16 +1013,16 @@ impl Head {
         out
     }
 
-    /// The chunks of `part` of series `r` overlapping `[mint, maxt]`, with their bytes and
-    /// whether they hold out-of-order samples (merged into chunks of their own, which may
-    /// overlap the in-order ones).
+    /// The chunks of `part` of series `r` overlapping `[mint, maxt]`, with their encoding,
+    /// bytes and whether they hold out-of-order samples (merged into chunks of their own,
+    /// which may overlap the in-order ones).
     pub(crate) fn chunks_in_range(
         &self,
         r: u64,
         mint: i64,
         maxt: i64,
         part: HeadPart,
-    ) -> Result<Vec<(i64, i64, ChunkBytes, bool)>, Error> {
+    ) -> Result<Vec<HeadChunk>, Error> {
         let Some(s) = self.series(r) else {
             return Ok(Vec::new());
         };
@@ -912,19 +1031,39 @@ impl Head {
         let mut out = Vec::new();
         if part != HeadPart::SealedOoo {
             for c in g.chunks.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
-                out.push((c.min_t, c.max_t, self.chunks.read(c.r)?, false));
+                let (enc, bytes) = self.chunks.read(c.r)?;
+                out.push(HeadChunk {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    enc,
+                    bytes,
+                    ooo: false,
+                });
             }
             if let Some(c) = &g.open
                 && c.num_samples() > 0
                 && c.last_t() >= mint
                 && c.first_t() <= maxt
             {
-                out.push((c.first_t(), c.last_t(), ChunkBytes::Heap(Arc::from(c.bytes())), false));
+                let (enc, bytes) = g.open_chunk_bytes(c);
+                out.push(HeadChunk {
+                    min_t: c.first_t(),
+                    max_t: c.last_t(),
+                    enc,
+                    bytes,
+                    ooo: false,
+                });
             }
         }
-        if let Some(o) = &g.ooo {
+        if let Some(o) = g.ooo() {
             for c in o.read_chunks(mint, maxt, part != HeadPart::All) {
-                out.push((c.min_t, c.max_t, ChunkBytes::Heap(c.bytes), true));
+                out.push(HeadChunk {
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                    enc: Encoding::Xor,
+                    bytes: ChunkBytes::Heap(c.bytes),
+                    ooo: true,
+                });
             }
         }
         Ok(out)
@@ -1015,6 +1154,7 @@ impl Head {
             {
                 g.open = None;
                 g.until_cut = 0;
+                g.take_st();
             }
             let first = g
                 .chunks
@@ -1023,7 +1163,7 @@ impl Head {
                 .or_else(|| g.open.as_ref().map(XorChunk::first_t));
             match first {
                 Some(t) => new_min = new_min.min(t),
-                None if g.ooo.is_some() => {}
+                None if g.ooo().is_some() => {}
                 None => {
                     g.removed = true;
                     drop(g);
@@ -1070,6 +1210,7 @@ impl Head {
             handles: Vec::new(),
             pending: RefMap::default(),
             pending_ooo: HashMap::new(),
+            sts: Vec::new(),
             metadata: Vec::new(),
         }
     }
@@ -1090,7 +1231,7 @@ impl Head {
             let g = lock(&s);
             chunk_count += g.chunks.len() as u64
                 + u64::from(g.open.as_ref().is_some_and(|c| c.num_samples() > 0))
-                + g.ooo.as_ref().map_or(0, |o| o.num_chunks() as u64);
+                + g.ooo().map_or(0, |o| o.num_chunks() as u64);
         }
         let mut pairs = 0u64;
         let mut by_metric = Vec::new();
@@ -1164,7 +1305,11 @@ impl Head {
                 .chunks
                 .iter()
                 .map(|c| {
-                    let bytes = self.chunks.read(c.r).map(|b| b.as_ref().to_vec()).unwrap_or_default();
+                    let bytes = self
+                        .chunks
+                        .read(c.r)
+                        .map(|(_, b)| b.as_ref().to_vec())
+                        .unwrap_or_default();
                     (c.min_t, c.max_t, bytes)
                 })
                 .collect();
@@ -1208,6 +1353,9 @@ pub struct HeadAppender {
     pending: RefMap<(i64, u64)>,
     /// Value bits of the pending out-of-order samples, by series and timestamp.
     pending_ooo: HashMap<(u64, i64), u64>,
+    /// Start timestamps of the buffered samples that have one: index into `samples`, start
+    /// timestamp. Empty (no allocation) for appenders that never see one.
+    sts: Vec<(usize, i64)>,
     metadata: Vec<RefMetadata>,
 }
 
@@ -1244,6 +1392,12 @@ impl HeadAppender {
         let mut new_series: Vec<(u64, Labels)> = Vec::new();
         let mut new_refs: HashSet<u64, std::hash::BuildHasherDefault<RefHasher>> = HashSet::default();
         let mut kept = Vec::with_capacity(self.samples.len());
+        // Start timestamps of `kept`, by position; empty when no sample of the commit has one.
+        let mut kept_st: Vec<i64> = Vec::new();
+        // Position in `self.sts` of the next sample with a start timestamp; commits without
+        // any (`has_st` false) skip the bookkeeping.
+        let has_st = !self.sts.is_empty();
+        let mut next_st = 0;
         let mut ooo_kept: Vec<RefSample> = Vec::new();
         // Newest in-order timestamp per series accepted by this commit, and the out-of-order
         // timestamps it accepted.
@@ -1257,9 +1411,16 @@ impl HeadAppender {
         } else {
             i64::MAX
         };
-        for (s, h) in self.samples.iter().zip(self.handles.drain(..)) {
+        for (i, (s, h)) in self.samples.iter().zip(self.handles.drain(..)).enumerate() {
             let mut s = *s;
             let mut h = h;
+            let st = match self.sts.get(next_st) {
+                Some(&(at, st)) if has_st && at == i => {
+                    next_st += 1;
+                    st
+                }
+                _ => 0,
+            };
             let gone = {
                 let g = lock(&h);
                 g.removed.then(|| h.labels.clone())
@@ -1275,7 +1436,7 @@ impl HeadAppender {
             let ooo = if s.t > last && s.t >= floor {
                 false
             } else if s.t != last && s.t >= ooo_min {
-                if g.ooo.as_ref().is_some_and(|o| o.buffered(s.t).is_some()) || !ooo_seen.insert((s.r, s.t)) {
+                if g.ooo().is_some_and(|o| o.buffered(s.t).is_some()) || !ooo_seen.insert((s.r, s.t)) {
                     Metrics::inc(&head.metrics.commit_dropped_samples);
                     continue;
                 }
@@ -1293,10 +1454,16 @@ impl HeadAppender {
             }
             drop(g);
             if ooo {
+                // Out-of-order chunks keep no start timestamps (FORMAT.md).
                 ooo_kept.push(s);
                 ooo_handles.push(h);
             } else {
                 newest.insert(s.r, s.t);
+                if has_st && (st != 0 || !kept_st.is_empty()) {
+                    // Filled with unknowns up to here on the first start timestamp.
+                    kept_st.resize(kept.len(), 0);
+                    kept_st.push(st);
+                }
                 kept.push(s);
                 handles.push(h);
             }
@@ -1317,7 +1484,12 @@ impl HeadAppender {
                 record::encode_series(new_series.iter().map(|(r, l)| (*r, l)), buf);
                 ends.push(buf.len());
             }
-            if !kept.is_empty() {
+            if !kept_st.is_empty() {
+                // All of the commit's in-order samples in one record, so replay applies them
+                // in the order they were applied here.
+                record::encode_st_samples(&kept, &kept_st, buf);
+                ends.push(buf.len());
+            } else if !kept.is_empty() {
                 record::encode_compact_samples(&kept, buf);
                 ends.push(buf.len());
             }
@@ -1348,8 +1520,9 @@ impl HeadAppender {
         {
             let _visible = head.isolation.write().unwrap_or_else(|e| e.into_inner());
             let (mut min, mut max) = (i64::MAX, i64::MIN);
-            for (s, h) in kept.iter().zip(&handles) {
-                if lock(h).append(s.r, s.t, s.v, &head.opts, &head.chunks, &head.metrics) {
+            for (i, (s, h)) in kept.iter().zip(&handles).enumerate() {
+                let st = if kept_st.is_empty() { 0 } else { kept_st[i] };
+                if lock(h).append(s.r, st, s.t, s.v, &head.opts, &head.chunks, &head.metrics) {
                     min = min.min(s.t);
                     max = max.max(s.t);
                 }
@@ -1383,6 +1556,7 @@ impl HeadAppender {
         self.handles.clear();
         self.pending.clear();
         self.pending_ooo.clear();
+        self.sts.clear();
         self.metadata.clear();
     }
 }
@@ -1435,7 +1609,7 @@ impl Appender for HeadAppender {
         }
         let held = match self.pending_ooo.get(&(r, t)) {
             Some(&bits) => Some(bits),
-            None => lock(&s).ooo.as_ref().and_then(|o| o.buffered(t)),
+            None => lock(&s).ooo().and_then(|o| o.buffered(t)),
         };
         if let Some(bits) = held {
             if bits == v.to_bits() {
@@ -1448,6 +1622,22 @@ impl Appender for HeadAppender {
         self.samples.push(RefSample { r, t, v });
         self.handles.push(s);
         Ok(SeriesRef(r))
+    }
+
+    fn append_st(
+        &mut self,
+        series_ref: Option<SeriesRef>,
+        labels: &Labels,
+        st: Timestamp,
+        t: Timestamp,
+        v: f64,
+    ) -> storage::Result<SeriesRef> {
+        let before = self.samples.len();
+        let r = self.append(series_ref, labels, t, v)?;
+        if st != 0 && self.samples.len() > before {
+            self.sts.push((before, st));
+        }
+        Ok(r)
     }
 
     fn update_metadata(
@@ -1522,9 +1712,10 @@ impl HeadQuerier {
                 .iter()
                 .filter(|c| c.max_t >= self.mint && c.min_t <= self.maxt)
                 .map(|c| match self.head.chunks.read(c.r) {
-                    Ok(bytes) => LazyChunk::Ready {
+                    Ok((enc, bytes)) => LazyChunk::Ready {
                         min_t: c.min_t,
                         max_t: c.max_t,
+                        st: enc == Encoding::XorSt,
                         bytes,
                     },
                     Err(e) => LazyChunk::Broken {
@@ -1538,10 +1729,12 @@ impl HeadQuerier {
                 && c.last_t() >= self.mint
                 && c.first_t() <= self.maxt
             {
+                let (enc, bytes) = g.open_chunk_bytes(c);
                 chunks.push(LazyChunk::Ready {
                     min_t: c.first_t(),
                     max_t: c.last_t(),
-                    bytes: ChunkBytes::Heap(Arc::from(c.bytes())),
+                    st: enc == Encoding::XorSt,
+                    bytes,
                 });
             }
             if !chunks.is_empty() {
@@ -1559,7 +1752,7 @@ impl HeadQuerier {
             }
             // Out-of-order samples follow as a second part of the same series; the merge
             // keeps the in-order sample of a timestamp both hold.
-            if let Some(o) = &g.ooo
+            if let Some(o) = g.ooo()
                 && o.overlaps(self.mint, self.maxt, false)
             {
                 let chunks: Vec<LazyChunk> = o
@@ -1568,6 +1761,7 @@ impl HeadQuerier {
                     .map(|c: OooChunk| LazyChunk::Ready {
                         min_t: c.min_t,
                         max_t: c.max_t,
+                        st: false,
                         bytes: ChunkBytes::Heap(c.bytes),
                     })
                     .collect();
@@ -1857,7 +2051,7 @@ mod tests {
         app.append(None, &a, 500_000, 1e9).unwrap();
         app.commit().unwrap();
         let s = head.series(head.lookup(&a).unwrap()).unwrap();
-        assert!(lock(&s).ooo.as_ref().unwrap().num_chunks() >= 4);
+        assert!(lock(&s).ooo().unwrap().num_chunks() >= 4);
         drop(s);
         let got = read(&head, i64::MIN, i64::MAX, &[m(MatchType::Equal, "__name__", "a")]);
         assert_eq!(got.len(), 1, "one series, merged");
@@ -1938,6 +2132,97 @@ mod tests {
             "{}",
             std::mem::size_of::<HeadSeries>()
         );
+    }
+
+    /// Every sample of `labels` with its start timestamp, read through `for_each_until_st`
+    /// and through `next`/`at_st`, which must agree.
+    fn read_st(head: &Arc<Head>, labels: &Labels) -> Vec<(i64, f64, i64)> {
+        let ms: Vec<Matcher> = labels.iter().map(|p| m(MatchType::Equal, p.name, p.value)).collect();
+        let q = head.querier(i64::MIN, i64::MAX);
+        let series: Vec<_> = q.select(true, None, &ms).map(Result::unwrap).collect();
+        assert_eq!(series.len(), 1);
+        let mut by_next = Vec::new();
+        let mut it = series[0].iterator();
+        while it.next() {
+            by_next.push((it.at().t, it.at().v, it.at_st()));
+        }
+        let mut bulk = Vec::new();
+        let mut it = series[0].iterator();
+        if it.next() {
+            it.for_each_until_st(i64::MAX, &mut |s, st| bulk.push((s.t, s.v, st)));
+        }
+        assert_eq!(by_next, bulk);
+        by_next
+    }
+
+    #[test]
+    fn start_timestamps_are_stored_per_sample_across_chunks() {
+        let head = Head::in_memory(HeadOptions::default());
+        let with = l(&[("__name__", "c_total"), ("st", "yes")]);
+        let without = l(&[("__name__", "c_total"), ("st", "no")]);
+        let mut app = head.appender();
+        let mut want = Vec::new();
+        // 300 samples: several chunks. The first two have no start timestamp, then a
+        // cumulative run, then deltas (the start is the previous sample).
+        for i in 0..300i64 {
+            let t = 1_000 + i * 15_000;
+            let st = match i {
+                0..2 => 0,
+                2..150 => 500,
+                _ => t - 15_000,
+            };
+            app.append_st(None, &with, st, t, i as f64).unwrap();
+            app.append(None, &without, t, i as f64).unwrap();
+            want.push((t, i as f64, st));
+        }
+        app.commit().unwrap();
+        assert_eq!(read_st(&head, &with), want);
+        assert!(read_st(&head, &without).iter().all(|s| s.2 == 0));
+        // Only the series with start timestamps has the side state, and its chunks are the
+        // start-timestamp encoding; the other's are plain XOR.
+        let (_, h) = (0, head.series(head.lookup(&with).unwrap()).unwrap());
+        assert!(lock(&h).st().is_some());
+        let plain = head.series(head.lookup(&without).unwrap()).unwrap();
+        assert!(lock(&plain).side.is_none());
+        let encs: Vec<Encoding> = lock(&h)
+            .chunks
+            .iter()
+            .map(|c| head.chunks.read(c.r).unwrap().0)
+            .collect();
+        assert!(
+            encs.len() >= 2 && encs.iter().all(|e| *e == Encoding::XorSt),
+            "{encs:?}"
+        );
+        assert!(
+            lock(&plain)
+                .chunks
+                .iter()
+                .all(|c| head.chunks.read(c.r).unwrap().0 == Encoding::Xor)
+        );
+    }
+
+    #[test]
+    fn a_chunk_without_start_timestamps_stays_plain_xor() {
+        let head = Head::in_memory(HeadOptions::default());
+        let a = l(&[("__name__", "a")]);
+        let mut app = head.appender();
+        // Start timestamps in the first chunk only.
+        for i in 0..400i64 {
+            let st = if i < 10 { 1 } else { 0 };
+            app.append_st(None, &a, st, 10 + i * 1_000, 1.0).unwrap();
+        }
+        app.commit().unwrap();
+        let h = head.series(head.lookup(&a).unwrap()).unwrap();
+        let encs: Vec<Encoding> = lock(&h)
+            .chunks
+            .iter()
+            .map(|c| head.chunks.read(c.r).unwrap().0)
+            .collect();
+        assert_eq!(encs[0], Encoding::XorSt);
+        assert!(encs[1..].iter().all(|e| *e == Encoding::Xor), "{encs:?}");
+        assert!(lock(&h).side.is_none(), "no start timestamps left in the open chunk");
+        let got = read_st(&head, &a);
+        assert_eq!(got.iter().filter(|s| s.2 == 1).count(), 10, "{:?}", &got[..12]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use watchfire_model::{Labels, Matcher, Sample, Timestamp};
 use watchfire_storage::{self as storage, Querier, SampleIterator, SelectHints, Series, SeriesSet};
 
 use crate::block::Block;
-use crate::chunkenc::XorIterator;
+use crate::chunkenc::{Encoding, XorIterator, decode_start_timestamps};
 use crate::head::{ChunkBytes, Head, HeadQuerier};
 use crate::tombstones::Interval;
 
@@ -19,8 +19,13 @@ pub(crate) type BlockList = Arc<RwLock<Arc<Vec<Arc<Block>>>>>;
 /// A chunk of a series as a querier captured it.
 #[derive(Clone, Debug)]
 pub(crate) enum LazyChunk {
-    /// Bytes already at hand (head chunks).
-    Ready { min_t: i64, max_t: i64, bytes: ChunkBytes },
+    /// Bytes already at hand (head chunks); `st` for an [`Encoding::XorSt`] chunk.
+    Ready {
+        min_t: i64,
+        max_t: i64,
+        st: bool,
+        bytes: ChunkBytes,
+    },
     /// A chunk of the series' block, read when the iterator reaches it.
     InBlock { min_t: i64, max_t: i64, r: u64 },
     /// A chunk that could not be read when the series was captured.
@@ -128,6 +133,7 @@ impl ChunkSeries {
             block: self.block.clone(),
             next_chunk: 0,
             cur: None,
+            sts: Vec::new(),
             mint: self.mint,
             maxt: self.maxt,
             stones: self.stones.clone(),
@@ -154,6 +160,9 @@ struct ChunksIterator {
     block: Option<Arc<Block>>,
     next_chunk: usize,
     cur: Option<XorIterator<ChunkBytes>>,
+    /// Start timestamps of the samples of `cur` when it is an [`Encoding::XorSt`] chunk,
+    /// empty otherwise.
+    sts: Vec<i64>,
     mint: Timestamp,
     maxt: Timestamp,
     stones: Arc<[Interval]>,
@@ -196,10 +205,10 @@ impl ChunksIterator {
                 // Whole chunks before the target are skipped without decoding.
                 continue;
             }
-            let bytes = match c {
-                LazyChunk::Ready { bytes, .. } => bytes,
+            let (st, bytes) = match c {
+                LazyChunk::Ready { bytes, st, .. } => (st, bytes),
                 LazyChunk::InBlock { r, .. } => match self.block.as_ref().map(|b| b.chunk(r)) {
-                    Some(Ok(b)) => b,
+                    Some(Ok((enc, b))) => (enc == Encoding::XorSt, b),
                     Some(Err(e)) => return self.fail(e.into()),
                     None => {
                         return self.fail(storage::Error::engine(std::io::Error::other(
@@ -209,6 +218,13 @@ impl ChunksIterator {
                 },
                 LazyChunk::Broken { err, .. } => return self.fail(err),
             };
+            self.sts.clear();
+            if st {
+                match decode_start_timestamps(bytes.as_ref()) {
+                    Ok(sts) => self.sts = sts,
+                    Err(e) => return self.fail(storage::Error::engine(e)),
+                }
+            }
             let mut it = match XorIterator::new(bytes) {
                 Ok(it) => it,
                 Err(e) => return self.fail(storage::Error::engine(e)),
@@ -297,6 +313,55 @@ impl SampleIterator for ChunksIterator {
 
     fn err(&self) -> Option<&storage::Error> {
         self.err.as_ref()
+    }
+
+    fn at_st(&self) -> Timestamp {
+        match &self.cur {
+            Some(it) if !self.sts.is_empty() => self.sts.get(it.index()).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn for_each_until_st(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample, Timestamp)) -> bool {
+        if self.done {
+            return false;
+        }
+        if !self.stones.is_empty() {
+            return storage::for_each_until_by_next_st(self, t, f);
+        }
+        // As `for_each_until`, with the start timestamp of each sample from the chunk's
+        // column (none for plain XOR chunks).
+        loop {
+            let Some(it) = self.cur.as_mut() else {
+                return false;
+            };
+            let sts = &self.sts;
+            loop {
+                let (ts, v) = it.at();
+                if ts > t {
+                    return true;
+                }
+                // Plain XOR chunks (no column) skip the lookup.
+                let st = if sts.is_empty() {
+                    0
+                } else {
+                    sts.get(it.index()).copied().unwrap_or(0)
+                };
+                f(Sample::new(ts, v), st);
+                if !it.next() {
+                    break;
+                }
+                if it.at_t() > self.maxt {
+                    return self.finish();
+                }
+            }
+            if let Some(r) = self.settle(false) {
+                return r;
+            }
+            if !self.seek_in_next_chunks(self.mint) {
+                return false;
+            }
+        }
     }
 
     fn for_each_until(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample)) -> bool {
@@ -448,6 +513,10 @@ impl SampleIterator for MergeIterator {
             Some(c) => self.its[c].at(),
             None => Sample::new(i64::MIN, f64::NAN),
         }
+    }
+
+    fn at_st(&self) -> Timestamp {
+        self.cur.map_or(0, |c| self.its[c].at_st())
     }
 
     fn err(&self) -> Option<&storage::Error> {

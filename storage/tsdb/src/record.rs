@@ -16,6 +16,9 @@ pub const COMPACT_SAMPLES: u8 = 128;
 /// Out-of-order float samples in the compact layout (upstream writes these to a separate
 /// write-behind log as type 2; Watchfire keeps them in the WAL under their own type).
 pub const OOO_SAMPLES: u8 = 129;
+/// Watchfire's in-order samples with start timestamps: the layout of 128, each sample
+/// followed by `varint (t - st)`.
+pub const ST_SAMPLES: u8 = 130;
 
 /// A series and the reference its samples use.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +60,9 @@ pub enum Record {
     Samples(Vec<RefSample>),
     /// Samples that went to out-of-order chunks (type 129).
     OooSamples(Vec<RefSample>),
+    /// In-order samples with their start timestamps, one per sample, 0 when unknown (type
+    /// 130).
+    StSamples(Vec<RefSample>, Vec<i64>),
     Tombstones(Vec<Stone>),
     Metadata(Vec<RefMetadata>),
     /// A type this version does not read (exemplars, histograms); skipped on replay.
@@ -210,7 +216,18 @@ pub fn encode_ooo_samples(samples: &[RefSample], b: &mut Vec<u8>) {
     encode_compact(OOO_SAMPLES, samples, b);
 }
 
+/// Appends an in-order samples record with start timestamps (type 130, the compact layout
+/// plus `t - st` per sample) to `b`; `sts` has one start timestamp per sample.
+pub fn encode_st_samples(samples: &[RefSample], sts: &[i64], b: &mut Vec<u8>) {
+    debug_assert_eq!(samples.len(), sts.len());
+    encode_compact_with(ST_SAMPLES, samples, Some(sts), b);
+}
+
 fn encode_compact(kind: u8, samples: &[RefSample], b: &mut Vec<u8>) {
+    encode_compact_with(kind, samples, None, b);
+}
+
+fn encode_compact_with(kind: u8, samples: &[RefSample], sts: Option<&[i64]>, b: &mut Vec<u8>) {
     b.push(kind);
     // One scrape commits every sample at one timestamp: write it once.
     let shared = match samples.split_first() {
@@ -225,7 +242,7 @@ fn encode_compact(kind: u8, samples: &[RefSample], b: &mut Vec<u8>) {
         None => b.push(0),
     }
     let (mut prev_r, mut prev_t) = (0u64, 0i64);
-    for s in samples {
+    for (i, s) in samples.iter().enumerate() {
         let next = s.r == prev_r.wrapping_add(1);
         let at = b.len();
         b.push(if next { NEXT_REF } else { 0 });
@@ -249,6 +266,10 @@ fn encode_compact(kind: u8, samples: &[RefSample], b: &mut Vec<u8>) {
                 b[at] |= KIND_RAW | n as u8;
                 b.extend_from_slice(&bits.to_be_bytes()[..n]);
             }
+        }
+        if let Some(sts) = sts {
+            // An unknown start (0) is written as `t` like any other and reads back as 0.
+            put_varint(b, s.t.wrapping_sub(sts.get(i).copied().unwrap_or(0)));
         }
     }
 }
@@ -363,6 +384,7 @@ pub fn decode(b: &[u8]) -> Result<Record, RecordError> {
         METADATA => "metadata",
         COMPACT_SAMPLES => "samples",
         OOO_SAMPLES => "out-of-order samples",
+        ST_SAMPLES => "samples with start timestamps",
         other => return Ok(Record::Unknown(other)),
     };
     let mut d = Dec { b, pos: 1, kind: name };
@@ -404,8 +426,13 @@ pub fn decode(b: &[u8]) -> Result<Record, RecordError> {
             }
             Ok(Record::Samples(out))
         }
-        COMPACT_SAMPLES => Ok(Record::Samples(decode_compact(&mut d)?)),
-        OOO_SAMPLES => Ok(Record::OooSamples(decode_compact(&mut d)?)),
+        COMPACT_SAMPLES => Ok(Record::Samples(decode_compact(&mut d, None)?)),
+        OOO_SAMPLES => Ok(Record::OooSamples(decode_compact(&mut d, None)?)),
+        ST_SAMPLES => {
+            let mut sts = Vec::new();
+            let samples = decode_compact(&mut d, Some(&mut sts))?;
+            Ok(Record::StSamples(samples, sts))
+        }
         TOMBSTONES => {
             let mut out = Vec::new();
             while !d.done() {
@@ -444,7 +471,7 @@ pub fn decode(b: &[u8]) -> Result<Record, RecordError> {
     }
 }
 
-fn decode_compact(d: &mut Dec<'_>) -> Result<Vec<RefSample>, RecordError> {
+fn decode_compact(d: &mut Dec<'_>, mut sts: Option<&mut Vec<i64>>) -> Result<Vec<RefSample>, RecordError> {
     let mut out = Vec::new();
     if d.done() {
         return Ok(out);
@@ -483,6 +510,9 @@ fn decode_compact(d: &mut Dec<'_>) -> Result<Vec<RefSample>, RecordError> {
         } else {
             return Err(d.err("unknown value kind"));
         };
+        if let Some(sts) = sts.as_deref_mut() {
+            sts.push(t.wrapping_sub(d.varint()?));
+        }
         out.push(RefSample { r, t, v });
     }
     Ok(out)
@@ -538,6 +568,27 @@ mod tests {
             prop_assert_eq!(got.len(), samples.len());
             for (g, w) in got.iter().zip(&samples) {
                 prop_assert_eq!((g.r, g.t, g.v.to_bits()), (w.r, w.t, w.v.to_bits()));
+            }
+        }
+
+        #[test]
+        fn st_samples_round_trip(
+            samples in proptest::collection::vec((any::<u64>(), any::<i64>(), values(), prop_oneof![Just(0i64), any::<i64>()]), 0..60),
+        ) {
+            let refs: Vec<RefSample> = samples.iter().map(|&(r, t, v, _)| RefSample { r, t, v }).collect();
+            let sts: Vec<i64> = samples.iter().map(|s| s.3).collect();
+            let mut b = Vec::new();
+            encode_st_samples(&refs, &sts, &mut b);
+            prop_assert_eq!(b[0], ST_SAMPLES);
+            let Record::StSamples(got, got_sts) = decode(&b).unwrap() else { panic!("wrong record type") };
+            prop_assert_eq!(got_sts, sts);
+            prop_assert_eq!(got.len(), refs.len());
+            for (g, w) in got.iter().zip(&refs) {
+                prop_assert_eq!((g.r, g.t, g.v.to_bits()), (w.r, w.t, w.v.to_bits()));
+            }
+            // A truncated record is an error, never a panic.
+            if b.len() > 2 {
+                let _ = decode(&b[..b.len() - 1]);
             }
         }
 

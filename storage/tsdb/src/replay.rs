@@ -115,6 +115,9 @@ enum ShardMsg {
     Series(u64, SeriesHandle),
     /// An in-order sample.
     Sample(u64, i64, f64),
+    /// The start timestamp of the next `Sample` of this shard (sent just before it, so the
+    /// common message stays small).
+    NextSt(i64),
     /// An out-of-order sample.
     Ooo(u64, i64, f64),
 }
@@ -123,6 +126,8 @@ enum ShardMsg {
 #[derive(Default)]
 struct Shard {
     handles: RefMap<SeriesHandle>,
+    /// From a `NextSt` message, for the sample that follows it.
+    next_st: i64,
     min_t: i64,
     max_t: i64,
     samples: u64,
@@ -143,10 +148,12 @@ impl Shard {
             ShardMsg::Series(r, h) => {
                 self.handles.insert(r, h);
             }
+            ShardMsg::NextSt(st) => self.next_st = st,
             ShardMsg::Sample(r, t, v) => match self.handles.get(&r) {
                 Some(h) => {
                     self.samples += 1;
-                    if head.replay_append(h, r, t, v) {
+                    let st = std::mem::take(&mut self.next_st);
+                    if head.replay_append(h, r, st, t, v) {
                         self.min_t = self.min_t.min(t);
                         self.max_t = self.max_t.max(t);
                     }
@@ -213,6 +220,18 @@ impl Dispatcher<'_> {
                     let r = self.map(s.r);
                     if self.covered.get(&r).is_some_and(|&end| s.t <= end) {
                         continue;
+                    }
+                    route(r, ShardMsg::Sample(r, s.t, s.v));
+                }
+            }
+            Record::StSamples(samples, sts) => {
+                for (s, st) in samples.into_iter().zip(sts) {
+                    let r = self.map(s.r);
+                    if self.covered.get(&r).is_some_and(|&end| s.t <= end) {
+                        continue;
+                    }
+                    if st != 0 {
+                        route(r, ShardMsg::NextSt(st));
                     }
                     route(r, ShardMsg::Sample(r, s.t, s.v));
                 }

@@ -1221,3 +1221,84 @@ fn after_shutdown_commits_are_refused_and_queries_still_answer() {
     let db = Db::open(dir.path(), small_opts()).unwrap();
     assert_eq!(dump(&db).values().map(Vec::len).sum::<usize>(), 20);
 }
+
+/// Every sample of the `st_metric` series with its start timestamp, by `kind` label.
+fn dump_st(db: &Db) -> BTreeMap<String, Vec<(i64, u64, i64)>> {
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    let m = Matcher::new(MatchType::Equal, "__name__", "st_metric").unwrap();
+    let mut out = BTreeMap::new();
+    for s in q.select(true, None, &[m]) {
+        let s = s.unwrap();
+        let mut it = s.iterator();
+        let mut samples = Vec::new();
+        while it.next() {
+            samples.push((it.at().t, it.at().v.to_bits(), it.at_st()));
+        }
+        assert!(it.err().is_none(), "{:?}", it.err());
+        out.insert(s.labels().get("kind").unwrap().to_string(), samples);
+    }
+    out
+}
+
+/// Issue #4: start timestamps survive a restart (WAL replay and memory-mapped head chunks),
+/// compaction into blocks (copied chunks and, where tombstones force it, re-encoded ones),
+/// the WAL checkpoint, and block merges.
+#[test]
+fn issue_4_start_timestamps_survive_restart_checkpoint_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts();
+    let db = Db::open(dir.path(), opts).unwrap();
+    let l = |kind: &str| Labels::from_pairs([("__name__", "st_metric"), ("kind", kind)]);
+    for t in 0..600i64 {
+        let mut app = db.appender();
+        let ts = t * 1000;
+        // A delta: each sample starts at the previous one.
+        app.append_st(None, &l("delta"), ts - 1000, ts, 1.0).unwrap();
+        // A cumulative counter restarted every 100 s; its first 30 s have no start.
+        let st = if t < 30 { 0 } else { (t / 100) * 100_000 - 500 };
+        app.append_st(None, &l("cumulative"), st, ts, (t % 100) as f64).unwrap();
+        // No start timestamps at all.
+        app.append(None, &l("plain"), ts, t as f64).unwrap();
+        app.commit().unwrap();
+    }
+    let before = dump_st(&db);
+    assert_eq!(before.len(), 3);
+    assert!(before["delta"].iter().all(|&(t, _, st)| st == t - 1000));
+    assert!(before["plain"].iter().all(|&(_, _, st)| st == 0));
+    assert_eq!(before["cumulative"][130].2, 99_500);
+
+    // Crash-like restart: WAL replay on top of the memory-mapped chunks.
+    drop(db);
+    let db = Db::open(dir.path(), opts).unwrap();
+    assert!(db.open_report().mmapped_chunks > 0, "{:?}", db.open_report());
+    assert_eq!(dump_st(&db), before);
+
+    // A deletion makes compaction re-encode the chunks it touches.
+    let victim = Matcher::new(MatchType::Equal, "kind", "delta").unwrap();
+    db.delete(200_500, 201_500, &[victim]).unwrap();
+    let want: BTreeMap<String, Vec<(i64, u64, i64)>> = before
+        .iter()
+        .map(|(k, v)| {
+            let kept = v
+                .iter()
+                .copied()
+                .filter(|&(t, _, _)| k != "delta" || !(200_500..=201_500).contains(&t))
+                .collect();
+            (k.clone(), kept)
+        })
+        .collect();
+    assert_eq!(dump_st(&db), want);
+    let report = db.maintain().unwrap();
+    assert!(
+        !report.head_blocks.is_empty() && report.checkpoint.is_some(),
+        "{report:?}"
+    );
+    assert!(!report.compacted_blocks.is_empty(), "{report:?}");
+    assert_eq!(dump_st(&db), want);
+
+    // Restart from blocks, checkpoint and WAL.
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts).unwrap();
+    assert!(db.open_report().checkpoint.is_some());
+    assert_eq!(dump_st(&db), want);
+}

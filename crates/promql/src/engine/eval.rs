@@ -313,6 +313,17 @@ impl Cursor {
         }
     }
 
+    /// [`consume_until`](Self::consume_until) with each sample's start timestamp.
+    fn consume_until_st(&mut self, t: Timestamp, f: &mut dyn FnMut(StorageSample, Timestamp)) -> Result<(), Error> {
+        match self.peek()? {
+            Some(s) if s.t <= t => {
+                let positioned = self.it.for_each_until_st(t, f);
+                self.fetch(positioned)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Skips samples before `t` (using the iterator's seek, which may skip whole chunks).
     fn skip_to(&mut self, t: Timestamp) -> Result<(), Error> {
         if self.started && self.cur.is_none_or(|s| s.t >= t) {
@@ -328,6 +339,8 @@ impl Cursor {
 pub(crate) struct LookbackCursor {
     cursor: Cursor,
     last: Option<StorageSample>,
+    /// The start timestamp of `last`, when built by [`with_st`](Self::with_st).
+    last_st: Option<Timestamp>,
 }
 
 impl LookbackCursor {
@@ -335,7 +348,23 @@ impl LookbackCursor {
         LookbackCursor {
             cursor: Cursor::new(it),
             last: None,
+            last_st: None,
         }
+    }
+
+    /// A cursor that also keeps the start timestamp of the sample it returns ([`st`]).
+    ///
+    /// [`st`]: Self::st
+    pub(crate) fn with_st(it: Box<dyn SampleIterator>) -> Self {
+        LookbackCursor {
+            last_st: Some(0),
+            ..Self::new(it)
+        }
+    }
+
+    /// The start timestamp of the sample the last [`at`](Self::at) returned (0: unknown).
+    pub(crate) fn st(&self) -> Timestamp {
+        self.last_st.unwrap_or(0)
     }
 
     /// The newest sample in `(reft - lookback, reft]` unless it is a stale marker. Calls must
@@ -347,7 +376,13 @@ impl LookbackCursor {
             self.cursor.skip_to(lo + 1)?;
         }
         let mut last = self.last;
-        self.cursor.consume_until(reft, &mut |s| last = Some(s))?;
+        match &mut self.last_st {
+            None => self.cursor.consume_until(reft, &mut |s| last = Some(s))?,
+            Some(last_st) => self.cursor.consume_until_st(reft, &mut |s, st| {
+                last = Some(s);
+                *last_st = st;
+            })?,
+        }
         self.last = last;
         Ok(self.last.filter(|s| s.t > lo && s.t <= reft && !is_stale_nan(s.v)))
     }
@@ -378,6 +413,41 @@ impl Window {
             }
             self.cursor.consume_until(maxt, &mut |s| {
                 if s.t > mint && last.is_none_or(|l| s.t > l) && !is_stale_nan(s.v) {
+                    buf.push(FPoint { t: s.t, f: s.v });
+                }
+            })?;
+        }
+        Ok(buf.len() as i64 - before)
+    }
+
+    /// [`fill`](Self::fill) that also keeps the points' start timestamps in `sts`, aligned
+    /// with `buf` (upstream `matrixIterSlice` with `StartTimestamps`). `sts` stays empty, and
+    /// costs nothing, while no point of the window has a start timestamp.
+    pub(crate) fn fill_st(
+        &mut self,
+        buf: &mut Vec<FPoint>,
+        sts: &mut Vec<Timestamp>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<i64, Error> {
+        let before = buf.len() as i64;
+        let drop = buf.partition_point(|p| p.t <= mint);
+        buf.drain(..drop);
+        if !sts.is_empty() {
+            sts.drain(..drop);
+        }
+        let last = buf.last().map(|p| p.t);
+        if mint < maxt {
+            if last.is_none() {
+                self.cursor.skip_to(mint + 1)?;
+            }
+            self.cursor.consume_until_st(maxt, &mut |s, st| {
+                if s.t > mint && last.is_none_or(|l| s.t > l) && !is_stale_nan(s.v) {
+                    if st != 0 || !sts.is_empty() {
+                        // Unknown for the points before the first start timestamp.
+                        sts.resize(buf.len(), 0);
+                        sts.push(st);
+                    }
                     buf.push(FPoint { t: s.t, f: s.v });
                 }
             })?;

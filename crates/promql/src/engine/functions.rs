@@ -114,6 +114,11 @@ pub(crate) fn extend_floats(f: &[FPoint], mint: i64, maxt: i64, smoothed: bool) 
 /// What a function over a range vector sees at one step.
 struct Win<'a> {
     floats: &'a [FPoint],
+    /// Start timestamps of `floats` (0: unknown), for the functions that use them (rate,
+    /// increase, irate, resets) over a selector; empty otherwise and when no point has one.
+    sts: &'a [i64],
+    /// The selected metric's name, for the start-timestamp overlap warning.
+    metric_name: Option<&'a str>,
     ts: i64,
     range_start: i64,
     range_end: i64,
@@ -124,39 +129,100 @@ struct Win<'a> {
     annos: &'a mut Annotations,
 }
 
+/// Whether the start timestamps say the counter was reset between the previous sample
+/// (`prev_st`, `prev_t`) and the current one (upstream `isStartTimestampReset`).
+fn is_start_timestamp_reset(prev_st: i64, prev_t: i64, cur_st: i64, cur_t: i64) -> bool {
+    // Unknown (0), invalid (after the sample) or OTel's "unknown start" (at the sample).
+    if cur_st == 0 || cur_st >= cur_t {
+        return false;
+    }
+    if cur_st != prev_t {
+        return cur_st > prev_t;
+    }
+    // The start is the previous sample: a delta (a reset every sample) when the previous
+    // start was known, a cumulative series with an unknown start otherwise. A previous start
+    // after its sample is invalid and counts as unknown.
+    prev_st <= prev_t && prev_st != 0 && prev_st != prev_t
+}
+
+/// Whether a sample's start lies before the previous sample without being the previous
+/// sample's start: neither a delta nor a cumulative series, so overlapping intervals
+/// (upstream `checkStartTimeOverlap`).
+fn start_time_overlaps(prev_st: i64, prev_t: i64, cur_st: i64) -> bool {
+    cur_st != 0 && cur_st < prev_t && cur_st != prev_st
+}
+
+/// The overlap warning (upstream `annotations.NewStartTimeOverlapWarning`).
+fn start_time_overlap_warning(w: &Win<'_>) -> Annotation {
+    Annotation::warning(
+        format!(
+            "sample has start time that overlaps with previous sample timestamp for metric {}",
+            watchfire_model::go_quote(w.metric_name.unwrap_or(""))
+        ),
+        w.arg_pos,
+    )
+}
+
+/// Same extrapolation as upstream `promql/functions.go` `extrapolatedRate`, including its use
+/// of start timestamps: they mark counter resets, and a first sample whose start lies inside
+/// the range stands for a zero at that start instead of extrapolating to the left.
 fn extrapolated_rate(w: &mut Win<'_>, is_counter: bool, is_rate: bool) -> Option<f64> {
     if w.mode != RangeMode::Default {
         return extended_rate(w, is_counter, is_rate);
     }
     let f = w.floats;
-    if f.len() < 2 {
+    if f.is_empty() {
         return None;
     }
+    let sts = if is_counter { w.sts } else { &[] };
     let n1 = f.len() - 1;
     let (first_t, last_t) = (f[0].t, f[n1].t);
     let mut result = f[n1].f - f[0].f;
     if is_counter {
-        for pair in f.windows(2) {
-            if pair[1].f < pair[0].f {
+        let mut overlap = false;
+        for (i, pair) in f.windows(2).enumerate() {
+            let st_reset = i + 1 < sts.len() && {
+                if !overlap && start_time_overlaps(sts[i], pair[0].t, sts[i + 1]) {
+                    overlap = true;
+                    let a = start_time_overlap_warning(w);
+                    w.annos.add(a);
+                }
+                is_start_timestamp_reset(sts[i], pair[0].t, sts[i + 1], pair[1].t)
+            };
+            if pair[1].f < pair[0].f || st_reset {
                 result += pair[0].f;
             }
         }
     }
     let mut to_start = (first_t - w.range_start) as f64 / 1000.0;
     let mut to_end = (w.range_end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled / n1 as f64;
+    let mut sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg = if n1 > 0 { sampled / n1 as f64 } else { 0.0 };
     let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    if is_counter {
-        let mut to_zero = to_start;
-        if result > 0.0 && f[0].f >= 0.0 {
-            to_zero = sampled * (f[0].f / result);
+    if let Some(&st0) = sts.first()
+        && st0 != 0
+        && st0 > w.range_start
+        && st0 < first_t
+    {
+        // The first sample's start is inside the range (whose start is exclusive): a zero
+        // at that start, rather than extrapolation, is the left edge.
+        to_start = 0.0;
+        sampled = (last_t - st0) as f64 / 1000.0;
+        result += f[0].f;
+    } else if n1 == 0 {
+        return None;
+    } else {
+        if to_start >= threshold {
+            to_start = avg / 2.0;
         }
-        if to_zero < to_start {
-            to_start = to_zero;
+        if is_counter {
+            let mut to_zero = to_start;
+            if result > 0.0 && f[0].f >= 0.0 {
+                to_zero = sampled * (f[0].f / result);
+            }
+            if to_zero < to_start {
+                to_start = to_zero;
+            }
         }
     }
     if to_end >= threshold {
@@ -237,8 +303,10 @@ fn instant_value(w: &Win<'_>, is_rate: bool) -> Option<f64> {
     if interval == 0 {
         return None;
     }
+    let st_reset =
+        is_rate && w.sts.len() == f.len() && is_start_timestamp_reset(w.sts[f.len() - 2], a.t, w.sts[f.len() - 1], b.t);
     let mut v = b.f;
-    if !is_rate || b.f >= a.f || b.f.is_nan() || a.f.is_nan() {
+    if !is_rate || !(b.f < a.f || st_reset) {
         v = b.f - a.f;
     }
     if is_rate {
@@ -433,7 +501,15 @@ fn range_function(name: &str, w: &mut Win<'_>) -> Result<Option<f64>, Error> {
             }
             n as f64
         }),
-        "resets" => first_anchored(w).map(|first| f[first..].windows(2).filter(|p| p[1].f < p[0].f).count() as f64),
+        "resets" => first_anchored(w).map(|first| {
+            let sts = w.sts;
+            (first + 1..f.len())
+                .filter(|&i| {
+                    f[i].f < f[i - 1].f
+                        || (i < sts.len() && is_start_timestamp_reset(sts[i - 1], f[i - 1].t, sts[i], f[i].t))
+                })
+                .count() as f64
+        }),
         "deriv" => {
             if f.len() < 2 {
                 None
@@ -450,8 +526,6 @@ fn range_function(name: &str, w: &mut Win<'_>) -> Result<Option<f64>, Error> {
             }
         }
         "double_exponential_smoothing" => double_exponential_smoothing(w)?,
-        // Start timestamps are not stored, so rate() over them never applies and
-        // start_timestamp() has nothing to return.
         _ => {
             return Err(Error::exec(format!(
                 "function {name} is not supported over range vectors"
@@ -612,10 +686,10 @@ impl Evaluator<'_> {
             unreachable!("call() is only called on function calls");
         };
         let name = func.name;
-        if name == "timestamp"
+        if (name == "timestamp" || name == "start_timestamp")
             && let Node::Vector(sel) = &args[0]
         {
-            return self.timestamp_of_selector(sel);
+            return self.timestamp_of_selector(sel, name == "start_timestamp");
         }
         match name {
             "label_replace" => return self.label_replace(args),
@@ -677,12 +751,18 @@ impl Evaluator<'_> {
         let steps = self.num_steps();
         let mut mat: Matrix = Vec::with_capacity(src.list().len());
         let mut buf: Vec<FPoint> = Vec::new();
+        // Start timestamps for the functions that use them, read only from storage: a
+        // subquery's points have none (upstream cuts their propagation there too).
+        let use_st = matches!(name, "rate" | "increase" | "irate" | "resets")
+            && matches!(src.series, super::eval::SourceSeries::Storage(_));
+        let mut sts: Vec<i64> = Vec::new();
         let mut scalars = vec![0.0; scalar_vals.len()];
         let mut annos = Annotations::new();
         for (si, s) in src.list().iter().enumerate() {
             self.check()?;
             self.current -= buf.len() as i64;
             buf.clear();
+            sts.clear();
             let mut win = Window::new(s.iterator());
             let input_drop = src.drop_name.get(si).copied().unwrap_or(false);
             let series_drop = drop_name || input_drop;
@@ -709,7 +789,11 @@ impl Evaluator<'_> {
                         RangeMode::Anchored => (range_start - lb, range_end),
                         RangeMode::Smoothed => (range_start - lb, range_end + lb),
                     };
-                    let added = win.fill(&mut buf, mint, maxt)?;
+                    let added = if use_st {
+                        win.fill_st(&mut buf, &mut sts, mint, maxt)?
+                    } else {
+                        win.fill(&mut buf, mint, maxt)?
+                    };
                     self.add_samples(added)?;
                 }
                 if buf.is_empty() {
@@ -717,6 +801,8 @@ impl Evaluator<'_> {
                 }
                 let mut w = Win {
                     floats: &buf,
+                    sts: &sts,
+                    metric_name: labels.metric_name(),
                     ts,
                     range_start,
                     range_end,
@@ -784,9 +870,21 @@ impl Evaluator<'_> {
     }
 
     /// `timestamp(selector)`: the timestamps of the samples themselves, not of the steps.
-    fn timestamp_of_selector(&mut self, sel: &Selector) -> Result<Matrix, Error> {
+    /// `start_timestamp(selector)` (with `start`): the samples' start timestamps, 0 where
+    /// unknown (upstream `funcStartTimestamp`). Over any other expression it returns nothing,
+    /// as start timestamps do not travel through expressions.
+    fn timestamp_of_selector(&mut self, sel: &Selector, start: bool) -> Result<Matrix, Error> {
         let series = self.ctx_series(sel)?;
-        let mut cursors: Vec<LookbackCursor> = series.iter().map(|s| LookbackCursor::new(s.iterator())).collect();
+        let mut cursors: Vec<LookbackCursor> = series
+            .iter()
+            .map(|s| {
+                if start {
+                    LookbackCursor::with_st(s.iterator())
+                } else {
+                    LookbackCursor::new(s.iterator())
+                }
+            })
+            .collect();
         let lookback = self.ctx.lookback;
         let delayed = self.delayed();
         let labels: Vec<Labels> = series.iter().map(|s| s.labels().clone()).collect();
@@ -810,7 +908,7 @@ impl Evaluator<'_> {
                                 drop_metadata(&labels[i])
                             },
                             t: st.ts,
-                            f: s.t as f64 / 1000.0,
+                            f: if start { c.st() } else { s.t } as f64 / 1000.0,
                             drop_name: true,
                         });
                     }
@@ -1057,7 +1155,8 @@ fn instant_function(name: &str, args: &[Node], st: &mut Step<'_>, delayed: bool)
                 })
                 .collect()
         }
-        // Native-histogram functions ignore float samples; start timestamps are not stored.
+        // Native-histogram functions ignore float samples; start timestamps do not travel
+        // through expressions, so `start_timestamp` of anything but a selector is empty.
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
         | "start_timestamp" => Vec::new(),
         _ => return Err(Error::exec(format!("unknown function {name}"))),

@@ -3,3 +3,4 @@
 
 mod corpus;
 mod limits;
+mod start_timestamps;
