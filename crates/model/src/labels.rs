@@ -26,9 +26,28 @@ pub struct Label<'a> {
 
 /// A sorted set of labels with unique names. Cheap to clone; compared and ordered as
 /// Prometheus compares label sets (name by name, then value by value).
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default, Eq)]
 pub struct Labels {
     data: Option<Arc<[u8]>>,
+}
+
+/// Equal bytes. Copies of one label set (the scrape cache's and the head's) share their
+/// allocation, so the pointers are compared first: `Arc`'s own equality does that only for
+/// sized contents, not for the `[u8]` here.
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.data, &other.data) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a[..] == b[..],
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+
+/// The bytes, as equality compares them.
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.data.as_deref().hash(state);
+    }
 }
 
 fn push_varint(buf: &mut Vec<u8>, mut n: usize) {
@@ -411,6 +430,22 @@ impl From<&Labels> for LabelsBuilder {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn equality_and_hash_follow_the_bytes_not_the_allocation() {
+        use std::hash::BuildHasher;
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "node")]);
+        let copy = a.clone();
+        let separate = Labels::from_pairs([("job", "node"), ("__name__", "up")]);
+        let other = Labels::from_pairs([("__name__", "up"), ("job", "other")]);
+        assert_eq!(a, copy);
+        assert_eq!(a, separate);
+        assert_ne!(a, other);
+        assert_eq!(Labels::empty(), Labels::from_pairs(Vec::<(&str, &str)>::new()));
+        assert_ne!(Labels::empty(), a);
+        let h = std::collections::hash_map::RandomState::new();
+        assert_eq!(h.hash_one(&a), h.hash_one(&separate));
+    }
 
     #[test]
     fn sorted_unique_and_printed_like_prometheus() {

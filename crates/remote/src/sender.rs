@@ -1169,6 +1169,10 @@ impl Appender for TrackingAppender {
         Ok(r)
     }
 
+    fn prefetch(&self, series_ref: SeriesRef) {
+        self.inner.prefetch(series_ref);
+    }
+
     fn append_st(
         &mut self,
         series_ref: Option<SeriesRef>,

@@ -120,10 +120,30 @@ impl SeriesTable {
         self.entries.iter_mut().map(|(_, e)| e)
     }
 
-    fn get_mut(&mut self, key: &SeriesKey) -> Option<&mut CacheEntry> {
+    /// Where the entry of `key` is, for [`entry`](Self::entry) and
+    /// [`entry_mut`](Self::entry_mut); valid until the table changes.
+    fn position(&self, key: &SeriesKey) -> Option<u32> {
         let entries = &self.entries;
-        let i = *self.index.find(key.0, |&i| entries[i as usize].0 == *key)?;
-        Some(&mut self.entries[i as usize].1)
+        self.index.find(key.0, |&i| entries[i as usize].0 == *key).copied()
+    }
+
+    fn entry(&self, position: u32) -> &CacheEntry {
+        &self.entries[position as usize].1
+    }
+
+    fn entry_mut(&mut self, position: u32) -> &mut CacheEntry {
+        &mut self.entries[position as usize].1
+    }
+
+    /// The storage reference of the entry after `position`: the series the next line of a
+    /// page most likely exposes.
+    fn next_ref(&self, position: u32) -> Option<SeriesRef> {
+        self.entries.get(position as usize + 1).map(|(_, e)| e.series_ref)
+    }
+
+    fn get_mut(&mut self, key: &SeriesKey) -> Option<&mut CacheEntry> {
+        let i = self.position(key)?;
+        Some(self.entry_mut(i))
     }
 
     fn insert(&mut self, key: SeriesKey, entry: CacheEntry) {
@@ -500,13 +520,22 @@ impl ScrapeLoop {
                 *i = iter;
                 continue;
             }
-            let cached = cache.series.get_mut(&key).map(|e| {
-                let already = e.seen;
-                e.seen = true;
-                (e.series_ref, e.labels.clone(), already)
-            });
-            let (series_ref, labels, already) = match cached {
-                Some((r, l, already)) => (Some(r), l, already),
+            // A cached series is appended with the cache's labels, borrowed: cloning them
+            // would write to their shared count, a cache line the append does not need.
+            let position = cache.series.position(&key);
+            let mut fresh = None;
+            let (series_ref, already) = match position {
+                Some(i) => {
+                    // Pages repeat their order, so the next line is most likely the next
+                    // entry's series: have storage load it while this one is appended.
+                    if let Some(next) = cache.series.next_ref(i) {
+                        app.prefetch(next);
+                    }
+                    let e = cache.series.entry_mut(i);
+                    let already = e.seen;
+                    e.seen = true;
+                    (Some(e.series_ref), already)
+                }
                 None => {
                     if let Some(name) = s.duplicate_label() {
                         break Err(AppendFailure::Scrape(format!(
@@ -534,8 +563,13 @@ impl ScrapeLoop {
                         self.metrics.exceeded_label_limits.inc();
                         break Err(AppendFailure::Scrape(e));
                     }
-                    (None, labels, false)
+                    fresh = Some(labels);
+                    (None, false)
                 }
+            };
+            let labels = match position {
+                Some(i) => &cache.series.entry(i).labels,
+                None => fresh.as_ref().expect("an uncached series has fresh labels"),
             };
             let appended = if already && parsed_ts.is_none() {
                 Err(StorageError::DuplicateSampleForTimestamp)
@@ -548,7 +582,7 @@ impl ScrapeLoop {
                 limit_hit = true;
                 Ok(None)
             } else {
-                app.append(series_ref, &labels, ts, s.value).map(Some)
+                app.append(series_ref, labels, ts, s.value).map(Some)
             };
             let new_ref = match appended {
                 Ok(Some(r)) => Some(r),
@@ -572,14 +606,11 @@ impl ScrapeLoop {
             };
             let tracks_staleness = parsed_ts.is_none() || self.cfg.track_timestamps_staleness;
             if let Some(r) = new_ref {
-                match series_ref {
-                    Some(old) if tracks_staleness && old.0 != 0 => {
-                        if let Some(e) = cache.series.get_mut(&key) {
-                            e.cur = true;
-                        }
-                    }
-                    Some(_) => {}
-                    None => {
+                match (series_ref, position) {
+                    (Some(old), Some(i)) if tracks_staleness && old.0 != 0 => cache.series.entry_mut(i).cur = true,
+                    (Some(_), _) => {}
+                    (None, _) => {
+                        let labels = fresh.take().expect("an uncached series has fresh labels");
                         cache.series.insert(
                             key,
                             CacheEntry {

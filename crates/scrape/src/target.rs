@@ -365,9 +365,18 @@ pub(crate) fn intern(family: Family) -> Arc<Family> {
 /// and the scrape that last exposed it. A target exposes hundreds of families (node_exporter:
 /// about 300), so this is a list with exact capacity, looked up by binary search, rather than
 /// a hash map with its empty slots, and 16 bytes a family rather than a copy of its strings.
+///
+/// Exporters write their families in name order (node_exporter, client_golang and most
+/// others sort them), and each family's HELP and TYPE lines come together, so [`update`]
+/// first tries the family it found last and the one after it: one comparison per line
+/// instead of a binary search whose every step reads another family's name from memory.
+///
+/// [`update`]: FamilyMetadata::update
 #[derive(Debug, Default)]
 pub(crate) struct FamilyMetadata {
     families: Vec<(Arc<Family>, u64)>,
+    /// Where the last [`update`](FamilyMetadata::update) found or put its family.
+    hint: usize,
 }
 
 impl FamilyMetadata {
@@ -386,7 +395,8 @@ impl FamilyMetadata {
     /// Records that scrape `iter` exposed family `name` (added of unknown type, without help
     /// or unit, if new) and applies `change`, which returns the changed family, if any.
     pub(crate) fn update(&mut self, name: &str, iter: u64, change: impl FnOnce(&Family) -> Option<Family>) {
-        let i = match self.find(name) {
+        let hinted = (self.hint..self.families.len().min(self.hint + 2)).find(|&i| *self.families[i].0.name == *name);
+        let i = match hinted.map_or_else(|| self.find(name), Ok) {
             Ok(i) => i,
             Err(i) => {
                 let f = intern(Family {
@@ -402,6 +412,7 @@ impl FamilyMetadata {
                 i
             }
         };
+        self.hint = i;
         let (f, last) = &mut self.families[i];
         if let Some(changed) = change(f) {
             *f = intern(changed);
@@ -413,6 +424,7 @@ impl FamilyMetadata {
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
         let before = self.families.len();
         self.families.retain(|(_, last)| keep(*last));
+        self.hint = 0;
         if self.families.len() != before {
             self.families.shrink_to_fit();
         }

@@ -246,7 +246,8 @@ impl<'a> PromParser<'a> {
     /// `input[from..to]` as UTF-8, or the error `message` positioned there.
     fn utf8(&self, from: usize, to: usize, start: usize, message: &str) -> Result<&'a str, Error> {
         let input: &'a [u8] = self.input;
-        std::str::from_utf8(&input[from..to]).map_err(|_| {
+        // Input valid as a whole (the common case) is not validated again token by token.
+        slice_str(input, self.whole, from, to).ok_or_else(|| {
             while_parsing(
                 input,
                 start,

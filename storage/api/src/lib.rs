@@ -136,6 +136,12 @@ pub trait Appender: Send {
     /// buffered samples in place.
     fn append(&mut self, series_ref: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef>;
 
+    /// A hint that a sample for `series_ref` is about to be appended: an engine may start
+    /// loading the series into the CPU's cache. It changes nothing; the default does nothing.
+    fn prefetch(&self, series_ref: SeriesRef) {
+        let _ = series_ref;
+    }
+
     /// [`append`](Self::append) with the sample's start timestamp `st` (upstream's "created
     /// timestamp", `AppenderV2.Append`'s `st`): when the counter or delta the sample measures
     /// started accumulating, in milliseconds. 0 means unknown, as upstream, and is what

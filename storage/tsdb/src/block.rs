@@ -564,7 +564,7 @@ pub(crate) fn write_block(
                         });
                         c = XorChunk::new();
                     }
-                    if c.num_samples() == 0 {
+                    if c.is_empty() {
                         first_t = t;
                     }
                     if st != 0 && col.is_none() {

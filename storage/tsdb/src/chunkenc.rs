@@ -400,6 +400,21 @@ pub fn decode_start_timestamps(chunk: &[u8]) -> Result<Vec<i64>, ChunkError> {
     Ok(out)
 }
 
+/// Asks the CPU to load the cache line holding `p` without waiting for it (a no-op where
+/// there is no such instruction in stable Rust).
+#[inline]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    // SAFETY: a prefetch is only a hint: it reads nothing into the program and cannot fault,
+    // whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// An XOR-encoded float chunk being appended to. It carries the appender state (previous
 /// timestamp, delta, value and XOR window) so appending never re-reads the chunk.
 #[derive(Clone)]
@@ -470,6 +485,22 @@ impl XorChunk {
     /// The number of samples.
     pub fn num_samples(&self) -> u16 {
         u16::from_be_bytes([self.w.buf[0], self.w.buf[1]])
+    }
+
+    /// Whether the chunk holds no sample. Unlike [`num_samples`](Self::num_samples) this reads
+    /// only the chunk's own fields, not its bytes: the head asks it of every series it appends
+    /// to, and the bytes are another cache line.
+    pub fn is_empty(&self) -> bool {
+        self.w.len as usize <= XOR_HEADER_SIZE
+    }
+
+    /// Asks the CPU to fetch the cache line the next append writes, without waiting for it.
+    /// The head calls this when a sample is buffered and appends it at commit, after the
+    /// rest of the scrape is parsed: the chunk's bytes are their own allocation, and reading
+    /// them cold at commit was a tenth of the CPU a scraped sample cost.
+    #[inline]
+    pub fn prefetch_tail(&self) {
+        prefetch(self.w.buf[..self.w.len as usize].as_ptr_range().end.wrapping_sub(1));
     }
 
     /// The timestamp of the last sample, `i64::MIN` when empty.
@@ -827,6 +858,19 @@ mod tests {
             assert!(cap - len <= (len / 8).max(MIN_GROWTH) + 16, "len {len} cap {cap}");
         }
         assert_eq!(decode(c.bytes()).len(), 240);
+    }
+
+    #[test]
+    fn is_empty_agrees_with_the_sample_count() {
+        let empty = XorChunk::new();
+        assert!(empty.is_empty() && empty.num_samples() == 0);
+        assert!(XorChunk::from_bytes(empty.bytes().to_vec()).unwrap().is_empty());
+        // A first sample of zeros still writes bits.
+        for samples in [&[(0, 0.0)][..], &[(-5, 1.0)], &[(1_000, 1.0), (2_000, 2.0)]] {
+            let c = encode(samples);
+            assert!(!c.is_empty() && c.num_samples() > 0);
+            assert!(!XorChunk::from_bytes(c.bytes().to_vec()).unwrap().is_empty());
+        }
     }
 
     #[test]

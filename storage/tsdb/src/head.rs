@@ -312,7 +312,7 @@ impl MemSeries {
                 || self
                     .open
                     .as_ref()
-                    .is_some_and(|c| c.num_samples() > 0 && c.last_t() >= mint && c.first_t() <= maxt));
+                    .is_some_and(|c| !c.is_empty() && c.last_t() >= mint && c.first_t() <= maxt));
         in_order
             || self
                 .ooo()
@@ -322,7 +322,7 @@ impl MemSeries {
     /// Timestamp and value bits of the newest sample.
     fn last(&self) -> Option<(i64, u64)> {
         if let Some(c) = &self.open
-            && c.num_samples() > 0
+            && !c.is_empty()
         {
             return Some((c.last_t(), c.last_v().to_bits()));
         }
@@ -344,7 +344,7 @@ impl MemSeries {
     fn cut(&mut self, series_ref: u64, t: i64, opts: &HeadOptions, store: &ChunkStore, metrics: &Metrics) {
         let st = self.take_st();
         if let Some(old) = self.open.take()
-            && old.num_samples() > 0
+            && !old.is_empty()
         {
             let min_t = old.first_t();
             let r = match st.filter(|st| !st.all_unknown()) {
@@ -384,7 +384,7 @@ impl MemSeries {
     /// Timestamp at which the open chunk is cut, `i64::MIN` without one.
     fn next_at(&self) -> i64 {
         match &self.open {
-            Some(c) if c.num_samples() > 0 => c.last_t().saturating_add(i64::from(self.until_cut)),
+            Some(c) if !c.is_empty() => c.last_t().saturating_add(i64::from(self.until_cut)),
             _ => i64::MIN,
         }
     }
@@ -407,7 +407,7 @@ impl MemSeries {
         }
         let spc = opts.samples_per_chunk.max(4);
         match &self.open {
-            Some(c) if c.num_samples() > 0 => {
+            Some(c) if !c.is_empty() => {
                 let (n, last, full) = (c.num_samples(), c.last_t(), c.bytes().len() > MAX_BYTES_BEFORE_APPEND);
                 if n == spc / 4 {
                     let end = chunk_end(c.first_t(), last, self.next_at(), 4.0);
@@ -608,7 +608,25 @@ pub(crate) struct CommitState {
     pub(crate) wal: Option<Wal>,
     pub(crate) broken: Option<String>,
     buf: Vec<u8>,
+    /// A commit's newest in-order timestamp per series, kept empty between commits so its
+    /// table is not grown anew by each one.
+    newest: RefMap<i64>,
 }
+
+/// The buffers of a finished appender, for the next one: a scrape appends the same few
+/// hundred samples every interval, and growing fresh vectors and a fresh table for them each
+/// time was a tenth of the cost of appending (upstream pools its appenders' buffers too).
+#[derive(Debug, Default)]
+struct AppendBuffers {
+    samples: Vec<RefSample>,
+    handles: Vec<SeriesHandle>,
+    pending: RefMap<(i64, u64)>,
+}
+
+/// At most this many appenders' buffers are kept, each of at most [`SPARE_MAX_SAMPLES`]
+/// samples' capacity (larger ones, from a big remote-write request, are freed).
+const SPARE_BUFFERS: usize = 8;
+const SPARE_MAX_SAMPLES: usize = 1 << 14;
 
 /// The in-memory head.
 #[derive(Debug)]
@@ -630,6 +648,8 @@ pub struct Head {
     isolation: RwLock<()>,
     metadata: Mutex<HashMap<u64, Metadata>>,
     metrics: Metrics,
+    /// Buffers of finished appenders ([`AppendBuffers`]).
+    spare: Mutex<Vec<AppendBuffers>>,
     /// The out-of-order window in milliseconds (0: out-of-order samples are refused).
     ooo_window: AtomicI64,
     /// References of the series holding out-of-order samples.
@@ -682,10 +702,12 @@ impl Head {
                 wal,
                 broken: None,
                 buf: Vec::new(),
+                newest: RefMap::default(),
             }),
             isolation: RwLock::new(()),
             metadata: Mutex::default(),
             metrics: Metrics::default(),
+            spare: Mutex::default(),
             ooo_window: AtomicI64::new(opts.out_of_order_time_window.max(0)),
             ooo_refs: Mutex::default(),
             block_due: OnceLock::new(),
@@ -1041,7 +1063,7 @@ impl Head {
                 });
             }
             if let Some(c) = &g.open
-                && c.num_samples() > 0
+                && !c.is_empty()
                 && c.last_t() >= mint
                 && c.first_t() <= maxt
             {
@@ -1114,7 +1136,7 @@ impl Head {
         if let Some(why) = &state.broken {
             return Err(Error::WalBroken(why.clone()));
         }
-        let CommitState { wal, broken, buf } = &mut *state;
+        let CommitState { wal, broken, buf, .. } = &mut *state;
         if let Some(w) = wal.as_mut() {
             buf.clear();
             record::encode_tombstones(&stones, buf);
@@ -1148,10 +1170,7 @@ impl Head {
                 kept.retain(|c| c.max_t >= mint);
                 g.chunks = kept.into_boxed_slice();
             }
-            if g.open
-                .as_ref()
-                .is_some_and(|c| c.num_samples() == 0 || c.last_t() < mint)
-            {
+            if g.open.as_ref().is_some_and(|c| c.is_empty() || c.last_t() < mint) {
                 g.open = None;
                 g.until_cut = 0;
                 g.take_st();
@@ -1204,11 +1223,17 @@ impl Head {
 
     /// A new appender.
     pub fn appender(self: &Arc<Self>) -> HeadAppender {
+        let b = self
+            .spare
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
         HeadAppender {
             head: self.clone(),
-            samples: Vec::new(),
-            handles: Vec::new(),
-            pending: RefMap::default(),
+            samples: b.samples,
+            handles: b.handles,
+            pending: b.pending,
             pending_ooo: HashMap::new(),
             sts: Vec::new(),
             metadata: Vec::new(),
@@ -1230,7 +1255,7 @@ impl Head {
         for (_, s) in self.all_series() {
             let g = lock(&s);
             chunk_count += g.chunks.len() as u64
-                + u64::from(g.open.as_ref().is_some_and(|c| c.num_samples() > 0))
+                + u64::from(g.open.as_ref().is_some_and(|c| !c.is_empty()))
                 + g.ooo().map_or(0, |o| o.num_chunks() as u64);
         }
         let mut pairs = 0u64;
@@ -1401,7 +1426,7 @@ impl HeadAppender {
         let mut ooo_kept: Vec<RefSample> = Vec::new();
         // Newest in-order timestamp per series accepted by this commit, and the out-of-order
         // timestamps it accepted.
-        let mut newest: RefMap<i64> = RefMap::default();
+        let mut newest = std::mem::take(&mut state.newest);
         let mut ooo_seen: HashSet<(u64, i64)> = HashSet::new();
         let floor = head.min_valid.load(Ordering::Acquire);
         let window = head.out_of_order_time_window();
@@ -1421,17 +1446,17 @@ impl HeadAppender {
                 }
                 _ => 0,
             };
-            let gone = {
+            let g = loop {
                 let g = lock(&h);
-                g.removed.then(|| h.labels.clone())
-            };
-            if let Some(labels) = gone {
+                if !g.removed {
+                    break g;
+                }
                 // Truncation garbage-collected the series meanwhile: recreate it.
-                let (r, fresh, _) = head.get_or_create(&labels, None);
+                drop(g);
+                let (r, fresh, _) = head.get_or_create(&h.labels, None);
                 s.r = r;
                 h = fresh;
-            }
-            let g = lock(&h);
+            };
             let last = newest.get(&s.r).copied().unwrap_or(i64::MIN).max(g.last_t());
             let ooo = if s.t > last && s.t >= floor {
                 false
@@ -1476,7 +1501,11 @@ impl HeadAppender {
                 }
             }
         }
-        let CommitState { wal, broken, buf } = &mut *state;
+        newest.clear();
+        if newest.capacity() <= SPARE_MAX_SAMPLES {
+            state.newest = newest;
+        }
+        let CommitState { wal, broken, buf, .. } = &mut *state;
         if let Some(wal) = wal.as_mut() {
             buf.clear();
             let mut ends = Vec::new();
@@ -1561,7 +1590,48 @@ impl HeadAppender {
     }
 }
 
+impl Drop for HeadAppender {
+    /// Hands the buffers on to the next appender (cleared: an appender dropped without commit
+    /// or rollback discards its samples, as before).
+    fn drop(&mut self) {
+        self.clear();
+        if self.samples.capacity() > SPARE_MAX_SAMPLES || self.pending.capacity() > SPARE_MAX_SAMPLES {
+            return;
+        }
+        let mut spare = self.head.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(AppendBuffers {
+                samples: std::mem::take(&mut self.samples),
+                handles: std::mem::take(&mut self.handles),
+                pending: std::mem::take(&mut self.pending),
+            });
+        }
+    }
+}
+
 impl Appender for HeadAppender {
+    /// Starts loading the series so that the append after it finds it in cache: its
+    /// allocation, the `Arc` counts (written by `append`'s lookup) and the series, up to three
+    /// cache lines.
+    fn prefetch(&self, series_ref: SeriesRef) {
+        let stripe = self
+            .head
+            .ref_stripe(series_ref.0)
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = stripe.get(series_ref.0) {
+            let end = Arc::as_ptr(s)
+                .cast::<u8>()
+                .wrapping_add(std::mem::size_of::<HeadSeries>());
+            let start = Arc::as_ptr(s)
+                .cast::<u8>()
+                .wrapping_sub(2 * std::mem::size_of::<usize>());
+            for p in [start, start.wrapping_add(64), end.wrapping_sub(1)] {
+                crate::chunkenc::prefetch(p);
+            }
+        }
+    }
+
     fn append(
         &mut self,
         series_ref: Option<SeriesRef>,
@@ -1579,7 +1649,14 @@ impl Appender for HeadAppender {
         }
         let last = match self.pending.get(&r) {
             Some(&p) => Some(p),
-            None => lock(&s).last(),
+            None => {
+                let g = lock(&s);
+                // Commit appends to the open chunk; have its bytes in cache by then.
+                if let Some(c) = &g.open {
+                    c.prefetch_tail();
+                }
+                g.last()
+            }
         };
         if let Some((lt, lv)) = last
             && t == lt
@@ -1725,7 +1802,7 @@ impl HeadQuerier {
                 })
                 .collect();
             if let Some(c) = &g.open
-                && c.num_samples() > 0
+                && !c.is_empty()
                 && c.last_t() >= self.mint
                 && c.first_t() <= self.maxt
             {
