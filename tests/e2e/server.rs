@@ -257,6 +257,58 @@ fn sigterm_and_sigint_shut_down_gracefully() {
     }
 }
 
+/// Issue #3: a SIGTERM writes a head snapshot that the next start restores instead of
+/// replaying the WAL; after a SIGKILL the WAL replay still brings back every sample, the ones
+/// written since the snapshot's start included.
+#[test]
+fn a_restart_after_sigterm_uses_the_head_snapshot_and_after_sigkill_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "prometheus.yml", "global:\n  scrape_interval: 1h\n");
+    let args = ["--config.file=prometheus.yml", "--web.enable-remote-write-receiver"];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let samples = |from: i64, n: i64| -> Vec<watchfire_proto::prompb::Sample> {
+        (from..from + n)
+            .map(|i| watchfire_proto::prompb::Sample {
+                value: i as f64,
+                timestamp: now - 120_000 + i * 1000,
+            })
+            .collect()
+    };
+    let count = |base: &str| -> String {
+        let (status, body) = get(&format!(
+            "{base}/api/v1/query?query=count_over_time(kept%5B5m%5D)&time={}",
+            now / 1000
+        ));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+
+    let mut server = Server::start(dir.path(), &args);
+    let base = format!("http://{}", server.addr);
+    remote_write(&base, "kept", samples(0, 50));
+    assert!(count(&base).contains(r#""50"]"#), "{}", count(&base));
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()));
+    assert!(server.log().contains("head snapshot written"), "{}", server.log());
+
+    let server = Server::start(dir.path(), &args);
+    assert!(server.log().contains("from_snapshot=true"), "{}", server.log());
+    let base = format!("http://{}", server.addr);
+    assert!(count(&base).contains(r#""50"]"#), "{}", count(&base));
+    remote_write(&base, "kept", samples(50, 10));
+    server.signal("KILL");
+    let mut server = server;
+    assert!(server.wait_exit(Duration::from_secs(20)).is_some());
+
+    let server = Server::start(dir.path(), &args);
+    assert!(server.log().contains("from_snapshot=false"), "{}", server.log());
+    let base = format!("http://{}", server.addr);
+    assert!(count(&base).contains(r#""60"]"#), "{}", count(&base));
+}
+
 /// Sends `samples` of the series `{__name__="name", job="rw"}` by remote write 1.0.
 fn remote_write(base: &str, name: &str, samples: Vec<watchfire_proto::prompb::Sample>) {
     use prost::Message;

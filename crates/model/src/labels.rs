@@ -143,6 +143,18 @@ impl Labels {
         b.build()
     }
 
+    /// Builds from pairs that are expected to be sorted by name with unique names and
+    /// non-empty values, as a label set's own iteration yields them (read back from disk, for
+    /// instance): one allocation, no sorting. Pairs that are not are taken as
+    /// [`from_pairs`](Self::from_pairs) takes them.
+    pub fn from_sorted_pairs(pairs: &[(&str, &str)]) -> Self {
+        if pairs.windows(2).all(|w| w[0].0 < w[1].0) && pairs.iter().all(|(_, v)| !v.is_empty()) {
+            Self::from_sorted(pairs)
+        } else {
+            Self::from_pairs(pairs.iter().copied())
+        }
+    }
+
     /// Builds from pairs already sorted by name with unique names and non-empty values.
     fn from_sorted(pairs: &[(&str, &str)]) -> Self {
         if pairs.is_empty() {
@@ -445,6 +457,14 @@ mod tests {
         assert_ne!(Labels::empty(), a);
         let h = std::collections::hash_map::RandomState::new();
         assert_eq!(h.hash_one(&a), h.hash_one(&separate));
+    }
+
+    #[test]
+    fn from_sorted_pairs_equals_from_pairs_sorted_or_not() {
+        let sorted = [("__name__", "up"), ("instance", "a:9100"), ("job", "node")];
+        assert_eq!(Labels::from_sorted_pairs(&sorted), Labels::from_pairs(sorted));
+        let unsorted = [("job", "node"), ("__name__", "up"), ("job", "x"), ("empty", "")];
+        assert_eq!(Labels::from_sorted_pairs(&unsorted), Labels::from_pairs(unsorted));
     }
 
     #[test]

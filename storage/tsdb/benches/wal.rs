@@ -184,7 +184,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// Replay time of a WAL of about 1.6 M samples (24 hosts, 3288 series, `hours` h): opening a
 /// copy of the directory, with its head chunk files (a normal restart) and without them (every
-/// sample decoded and appended again).
+/// sample decoded and appended again); and, with the chunk files, restoring the head snapshot
+/// the clean shutdown wrote instead (the other modes delete it from their copy).
 fn replay(hours: i64) {
     let data = node_dataset(24);
     let src = tempfile::tempdir().expect("tempdir");
@@ -202,15 +203,21 @@ fn replay(hours: i64) {
     );
     // Modes alternate within each round, so load from elsewhere on the machine hits them alike.
     const RUNS: usize = 7;
-    let modes = [1usize, 2, 3, 0];
+    // (wal_replay_threads, keep the head snapshot)
+    let modes = [(1usize, false), (2, false), (3, false), (0, false), (0, true)];
     for with_chunks in [true, false] {
+        // Without the chunk files a snapshot does not match: it would be replay again.
+        let modes = &modes[..if with_chunks { modes.len() } else { modes.len() - 1 }];
         let mut times: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
         let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
         let mut replay: Vec<Vec<Duration>> = vec![Vec::new(); modes.len()];
         for _ in 0..RUNS {
-            for (i, &threads) in modes.iter().enumerate() {
+            for (i, &(threads, snapshot)) in modes.iter().enumerate() {
                 let dir = tempfile::tempdir().expect("tempdir");
                 copy_dir(src.path(), dir.path());
+                if !snapshot {
+                    std::fs::remove_file(dir.path().join("head_snapshot")).expect("a snapshot was written");
+                }
                 if !with_chunks {
                     std::fs::remove_dir_all(dir.path().join("chunks_head")).expect("rm");
                 }
@@ -234,13 +241,19 @@ fn replay(hours: i64) {
                 cpu[i].push(cpu_time() - start_cpu);
                 replay[i].push(db.open_report().replay_duration);
                 assert_eq!(db.head().num_series(), data.len() as u64);
+                assert_eq!(db.open_report().snapshot_series.is_some(), snapshot);
             }
         }
         let serial = median(replay[0].clone());
-        for (i, &threads) in modes.iter().enumerate() {
+        for (i, &(threads, snapshot)) in modes.iter().enumerate() {
             let m = median(replay[i].clone());
+            let what = if snapshot {
+                "head snapshot".to_string()
+            } else {
+                format!("wal_replay_threads={threads}")
+            };
             println!(
-                "with_chunks={with_chunks} wal_replay_threads={threads}: replay median {:.1} ms of {RUNS} (min {:.1}, max {:.1}), serial/this {:.2}; whole open {:.1} ms, CPU {:.1} ms",
+                "with_chunks={with_chunks} {what}: replay median {:.1} ms of {RUNS} (min {:.1}, max {:.1}), serial/this {:.2}; whole open {:.1} ms, CPU {:.1} ms",
                 m.as_secs_f64() * 1e3,
                 replay[i].iter().min().expect("runs").as_secs_f64() * 1e3,
                 replay[i].iter().max().expect("runs").as_secs_f64() * 1e3,

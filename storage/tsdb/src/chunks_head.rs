@@ -388,6 +388,16 @@ impl ChunkDiskMapper {
             .map_err(|e| Error::io("fsync head chunk file", &w.path, e))
     }
 
+    /// Per file, its number and the end of its used bytes, ascending.
+    pub fn file_sizes(&self) -> Vec<(u32, u64)> {
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(&seq, f)| (seq, f.used))
+            .collect()
+    }
+
     /// Bytes of the files in use (the active file's unused, sparse tail is not counted).
     pub fn size(&self) -> u64 {
         self.files

@@ -20,6 +20,7 @@ use crate::chunks_head::{ChunkDiskMapper, DEFAULT_MAX_FILE_SIZE};
 use crate::head::{ChunkMeta, Head, HeadOptions, HeadPart};
 use crate::querier::{BlockList, DbQuerier};
 use crate::replay::{self, ReplayMode};
+use crate::snapshot;
 use crate::ulid::Ulid;
 use crate::wal::{self, SyncPolicy, Wal, WalOptions};
 
@@ -45,6 +46,11 @@ pub struct Options {
     /// applies series records and dispatches (the head ends up the same either way); 0, the
     /// default, picks from the number of CPUs (serial on one).
     pub wal_replay_threads: usize,
+    /// Write a head snapshot at [`Db::shutdown`] so that the next open restores the head from
+    /// it instead of replaying the WAL (upstream's `memory-snapshot-on-shutdown`, opt-in there).
+    /// A snapshot is used only if the WAL and head chunk files are unchanged since; see
+    /// FORMAT.md, "Head snapshot".
+    pub snapshot_on_shutdown: bool,
     /// Maximum size of one head chunk file (128 MiB).
     pub head_chunk_file_size: u64,
     /// Range of the blocks cut from the head, in milliseconds (upstream
@@ -75,6 +81,7 @@ impl Default for Options {
             wal_sync: SyncPolicy::SegmentBoundary,
             wal_compression: true,
             wal_replay_threads: 0,
+            snapshot_on_shutdown: true,
             head_chunk_file_size: DEFAULT_MAX_FILE_SIZE,
             block_range: 2 * HOUR,
             max_block_duration: None,
@@ -139,8 +146,14 @@ pub struct OpenReport {
     pub mmapped_chunks: u64,
     /// Records whose checksum passed but whose payload did not decode; skipped.
     pub undecodable_records: u64,
-    /// The checkpoint replay started from.
+    /// The checkpoint replay started from (or that the WAL held when the head snapshot was
+    /// written).
     pub checkpoint: Option<u32>,
+    /// Series restored from the head snapshot of a clean shutdown, when one was used; the WAL
+    /// was not replayed then.
+    pub snapshot_series: Option<u64>,
+    /// Why a head snapshot found on open was not used (the WAL was replayed instead).
+    pub snapshot_skipped: Option<String>,
     /// Time spent loading the head chunk files and replaying the WAL (upstream
     /// `prometheus_tsdb_data_replay_duration_seconds`).
     pub replay_duration: std::time::Duration,
@@ -253,41 +266,77 @@ impl Db {
         head_opts.chunk_range = opts.block_range.max(1);
 
         let replay_start = std::time::Instant::now();
-        let (mapper, loaded, damage) = ChunkDiskMapper::open(&dir.join("chunks_head"), opts.head_chunk_file_size)?;
-        report.mmapped_chunks = loaded.len() as u64;
-        let mut by_series: HashMap<u64, Vec<ChunkMeta>> = HashMap::new();
-        for c in loaded {
-            by_series.entry(c.series_ref).or_default().push(ChunkMeta {
-                r: c.chunk_ref,
-                min_t: c.min_t,
-                max_t: c.max_t,
-            });
-        }
-        let head = Arc::new(Head::new(head_opts, None, Some(mapper)));
         // Blocks of out-of-order samples do not move the in-order floor (upstream ignores them
         // for the head's minimum valid time too).
-        if let Some(end) = blocks
+        let min_valid = blocks
             .iter()
             .filter(|b| !b.meta().compaction.from_out_of_order())
             .map(|b| b.max_time())
-            .max()
-        {
-            head.set_min_valid(end);
-        }
-        if let Some(d) = damage {
-            head.metrics().mmap_chunk_corruptions.fetch_add(1, Ordering::Relaxed);
-            report.chunk_damage = Some(d);
-        }
+            .max();
+        let new_head = |report: &mut OpenReport| -> Result<(Head, HashMap<u64, Vec<ChunkMeta>>), Error> {
+            let (mapper, loaded, damage) = ChunkDiskMapper::open(&dir.join("chunks_head"), opts.head_chunk_file_size)?;
+            report.mmapped_chunks = loaded.len() as u64;
+            let mut by_series: HashMap<u64, Vec<ChunkMeta>> = HashMap::new();
+            for c in loaded {
+                by_series.entry(c.series_ref).or_default().push(ChunkMeta {
+                    r: c.chunk_ref,
+                    min_t: c.min_t,
+                    max_t: c.max_t,
+                });
+            }
+            let head = Head::new(head_opts, None, Some(mapper));
+            if let Some(end) = min_valid {
+                head.set_min_valid(end);
+            }
+            if let Some(d) = damage {
+                head.metrics().mmap_chunk_corruptions.fetch_add(1, Ordering::Relaxed);
+                report.chunk_damage = Some(d);
+            }
+            Ok((head, by_series))
+        };
+        let (mut head, mut by_series) = new_head(&mut report)?;
 
         let wal_dir = dir.join("wal");
         fs::create_dir_all(&wal_dir).map_err(|e| Error::io("create directory", &wal_dir, e))?;
-        replay::replay(
-            &head,
-            &wal_dir,
-            by_series,
-            &mut report,
-            ReplayMode::from_threads(opts.wal_replay_threads),
-        )?;
+        checkpoint::remove_temporary(&wal_dir)?;
+        // The snapshot of a clean shutdown, if it belongs to the WAL and chunk files found.
+        let key = snapshot::Key::current(&wal_dir, head.chunks.disk.as_ref())?;
+        let (loaded, touched) = if report.chunk_damage.is_none() {
+            snapshot::load(dir, &head, &key, &mut by_series)?
+        } else {
+            snapshot::discard(dir)?;
+            (snapshot::Loaded::Skipped("a head chunk file was damaged".into()), false)
+        };
+        match loaded {
+            snapshot::Loaded::Restored { series } => {
+                report.snapshot_series = Some(series);
+                report.checkpoint = key.checkpoint();
+                // Chunks no restored series claimed, as replay counts them.
+                let floor = head.min_valid_floor();
+                let orphans: usize = by_series.values().flatten().filter(|c| c.max_t >= floor).count();
+                head.metrics()
+                    .replay_unknown_refs
+                    .fetch_add(orphans as u64, Ordering::Relaxed);
+            }
+            other => {
+                if let snapshot::Loaded::Skipped(why) = other {
+                    report.snapshot_skipped = Some(why);
+                }
+                if touched {
+                    // A snapshot that failed half-way through its series: start again.
+                    drop(head);
+                    (head, by_series) = new_head(&mut report)?;
+                }
+                replay::replay(
+                    &head,
+                    &wal_dir,
+                    by_series,
+                    &mut report,
+                    ReplayMode::from_threads(opts.wal_replay_threads),
+                )?;
+            }
+        }
+        let head = Arc::new(head);
         report.replay_duration = replay_start.elapsed();
         if report.wal_corruption.is_some() {
             head.metrics().wal_corruptions.fetch_add(1, Ordering::Relaxed);
@@ -768,7 +817,7 @@ impl Db {
 
     /// [`shutdown`](Self::shutdown), then releases the directory.
     pub fn close(self) -> Result<(), Error> {
-        self.shutdown()
+        self.shutdown().map(|_| ())
     }
 
     /// Waits for running maintenance, refuses appends from then on, and writes buffered chunks
@@ -776,9 +825,18 @@ impl Db {
     /// with others at shutdown: whoever still holds it cannot commit anything more, so nothing
     /// acknowledged is left outside the WAL. The directory stays locked until the last holder
     /// drops it.
-    pub fn shutdown(&self) -> Result<(), Error> {
+    ///
+    /// With [`Options::snapshot_on_shutdown`] it then writes the head snapshot the next open
+    /// restores instead of replaying the WAL. Returns whether it wrote one (not when the head
+    /// holds out-of-order samples, which only replay restores).
+    pub fn shutdown(&self) -> Result<bool, Error> {
         let _m = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
-        self.head.close()
+        self.head.close()?;
+        if !self.opts.snapshot_on_shutdown {
+            return Ok(false);
+        }
+        let key = snapshot::Key::current(&self.wal_dir(), self.head.chunks.disk.as_ref())?;
+        snapshot::write(&self.dir, &self.head, &key)
     }
 
     /// Calls `notify` after each commit that leaves the head holding more than one and a half

@@ -472,6 +472,28 @@ pub(crate) struct HeadChunk {
     pub(crate) ooo: bool,
 }
 
+/// One series as a shutdown snapshot keeps it ([`Head::snapshot_state`]).
+#[derive(Debug)]
+pub(crate) struct SnapshotSeries {
+    pub(crate) r: u64,
+    pub(crate) labels: Labels,
+    /// The open chunk's bytes, when it holds samples.
+    pub(crate) open: Option<Vec<u8>>,
+    /// Milliseconds from the newest sample to the open chunk's cut time.
+    pub(crate) until_cut: u32,
+}
+
+/// The head as a shutdown snapshot keeps it; full chunks stay in the head chunk files.
+#[derive(Debug)]
+pub(crate) struct SnapshotState {
+    pub(crate) next_ref: u64,
+    /// By ascending reference.
+    pub(crate) series: Vec<SnapshotSeries>,
+    pub(crate) metadata: Vec<RefMetadata>,
+    /// [`Tombstones::encode`].
+    pub(crate) tombstones: Vec<u8>,
+}
+
 /// Which part of the head a block is written from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HeadPart {
@@ -902,6 +924,12 @@ impl Head {
 
     /// The series with `labels`, created with reference `want` (replay) or a fresh one.
     pub(crate) fn get_or_create(&self, labels: &Labels, want: Option<u64>) -> (u64, SeriesHandle, bool) {
+        self.get_or_create_indexed(labels, want, true)
+    }
+
+    /// [`get_or_create`](Self::get_or_create); a series created with `index` false is not in
+    /// the postings yet (the caller adds it, in bulk).
+    fn get_or_create_indexed(&self, labels: &Labels, want: Option<u64>, index: bool) -> (u64, SeriesHandle, bool) {
         let hash = labels.stable_hash();
         if let Some((r, s)) = self
             .hash_stripe(hash)
@@ -934,7 +962,9 @@ impl Head {
             .insert(r, s.clone());
         stripe.insert(hash, r, |r| self.series(r));
         drop(stripe);
-        self.postings.add(r, labels);
+        if index {
+            self.postings.add(r, labels);
+        }
         self.num_series.fetch_add(1, Ordering::Relaxed);
         Metrics::inc(&self.metrics.series_created);
         (r, s, true)
@@ -985,6 +1015,134 @@ impl Head {
 
     pub(crate) fn set_metadata(&self, r: u64, m: Metadata) {
         self.metadata.lock().unwrap_or_else(|e| e.into_inner()).insert(r, m);
+    }
+
+    /// What a shutdown snapshot ([`crate::snapshot`]) keeps of the head, or `None` when the
+    /// head holds out-of-order samples (which the snapshot does not carry; replay restores
+    /// them). Series not logged to the WAL (created by an appender that never committed) are
+    /// left out, as replay would not create them either.
+    pub(crate) fn snapshot_state(&self) -> Option<SnapshotState> {
+        if !self.ooo_refs.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            return None;
+        }
+        let mut all = self.all_series();
+        all.sort_unstable_by_key(|(r, _)| *r);
+        let mut series = Vec::with_capacity(all.len());
+        for (r, h) in all {
+            let g = lock(&h);
+            if !g.logged || g.removed {
+                continue;
+            }
+            // Out-of-order samples and start timestamps are not in a snapshot: a head with
+            // either is restored by replaying the WAL, which has them.
+            if g.side.is_some() {
+                return None;
+            }
+            let open = g.open.as_ref().filter(|c| !c.is_empty());
+            series.push(SnapshotSeries {
+                r,
+                labels: h.labels.clone(),
+                open: open.map(|c| c.bytes().to_vec()),
+                until_cut: if open.is_some() { g.until_cut } else { 0 },
+            });
+        }
+        let metadata = {
+            let m = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+            let mut v: Vec<RefMetadata> = m
+                .iter()
+                .map(|(&r, m)| RefMetadata {
+                    r,
+                    metric_type: m.metric_type as u8,
+                    unit: m.unit.clone(),
+                    help: m.help.clone(),
+                })
+                .collect();
+            v.sort_unstable_by_key(|m| m.r);
+            v
+        };
+        Some(SnapshotState {
+            next_ref: self.next_ref.load(Ordering::Relaxed),
+            series,
+            metadata,
+            tombstones: self.tombstones.read().unwrap_or_else(|e| e.into_inner()).encode(),
+        })
+    }
+
+    /// Makes room for `n` more series in the series maps, so that loading a snapshot does not
+    /// grow them (and rehash every series' labels) step by step.
+    pub(crate) fn reserve_series(&self, n: usize) {
+        let per = n / self.by_hash.len() + n / self.by_hash.len() / 8 + 1;
+        for (stripe, hashes) in self.by_ref.iter().zip(self.by_hash.iter()) {
+            stripe
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .pages
+                .reserve(per / PAGE + 1);
+            let mut h = hashes.write().unwrap_or_else(|e| e.into_inner());
+            // Nothing to rehash while the stripe is empty; otherwise grow as insert would.
+            h.0.reserve(per, |&x| {
+                table_hash(
+                    self.ref_stripe(x)
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(x)
+                        .map_or(0, |s| s.labels.stable_hash()),
+                )
+            });
+        }
+    }
+
+    /// Recreates a series from a shutdown snapshot: reference `r`, `labels`, the full chunks
+    /// loaded from the head chunk files, and the open chunk with its cut time. The caller
+    /// adds it to the postings ([`add_postings_bulk`](Self::add_postings_bulk)). Fails (and
+    /// the caller falls back to WAL replay) when the labels already exist under another
+    /// reference or the reference is taken, which a valid snapshot never asks for.
+    pub(crate) fn restore_series(
+        &self,
+        r: u64,
+        labels: &Labels,
+        chunks: Vec<ChunkMeta>,
+        open: Option<XorChunk>,
+        until_cut: u32,
+    ) -> Result<(), &'static str> {
+        if self.series(r).is_some() {
+            return Err("series reference used twice");
+        }
+        let (got, h, created) = self.get_or_create_indexed(labels, Some(r), false);
+        if !created || got != r {
+            return Err("label set used twice");
+        }
+        self.attach_chunks(&h, chunks);
+        if let Some(c) = open {
+            if c.is_empty() {
+                return Ok(());
+            }
+            let mut g = lock(&h);
+            if g.chunks.last().is_some_and(|p| c.first_t() <= p.max_t) {
+                return Err("open chunk overlaps the full chunks");
+            }
+            self.note_replayed_range(c.first_t(), c.last_t());
+            g.open = Some(c);
+            g.until_cut = until_cut;
+        }
+        Ok(())
+    }
+
+    /// Indexes series restored from a snapshot: per label pair, the references carrying it
+    /// (see [`MemPostings::add_bulk`]).
+    pub(crate) fn add_postings_bulk<'a>(&self, lists: impl IntoIterator<Item = (&'a str, &'a str, Vec<u64>)>) {
+        self.postings.add_bulk(lists);
+    }
+
+    /// Raises the next series reference to at least `r` (a snapshot's, which may exceed every
+    /// live series' after garbage collection).
+    pub(crate) fn raise_next_ref(&self, r: u64) {
+        self.next_ref.fetch_max(r, Ordering::Relaxed);
+    }
+
+    /// Replaces the tombstones (from a snapshot).
+    pub(crate) fn set_tombstones(&self, t: Tombstones) {
+        *self.tombstones.write().unwrap_or_else(|e| e.into_inner()) = t;
     }
 
     fn all_series(&self) -> Vec<(u64, SeriesHandle)> {

@@ -31,6 +31,9 @@ mod ooo;
 mod querier;
 pub mod record;
 mod replay;
+mod snapshot;
+#[cfg(test)]
+mod test_util;
 pub mod tombstones;
 pub mod ulid;
 pub mod wal;

@@ -407,6 +407,7 @@ mod tests {
     use watchfire_model::{Labels, MatchType, Matcher};
     use watchfire_storage::{Appendable, Metadata, MetricType};
 
+    use crate::test_util::copy_dir;
     use crate::{Db, HeadOptions, Options, SyncPolicy};
 
     fn opts(threads: usize) -> Options {
@@ -453,21 +454,6 @@ mod tests {
                 }
             }
             app.commit().unwrap();
-        }
-    }
-
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_name() == "lock" {
-                continue;
-            }
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
         }
     }
 

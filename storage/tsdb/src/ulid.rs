@@ -149,11 +149,12 @@ mod tests {
         assert_eq!(&id.to_string()[..10], "01ARYZ6S41");
         assert_eq!(&id.to_string()[10..], "0000000000000000");
         assert_eq!(id.timestamp_ms(), 1_469_918_176_385);
-        // Ids of the current time: other tests create ids at once (blocks), which must not
-        // break the order, as a fixed past millisecond interleaved with theirs would.
-        let a = Ulid::new();
-        let b = Ulid::new();
-        assert!(b > a, "ids made one after another increase");
+        // The latest possible millisecond: ids other tests make meanwhile (at the real time)
+        // cannot come between the two, as an earlier millisecond here could.
+        let far = (1 << 48) - 1;
+        let a = Ulid::with_time(far);
+        let b = Ulid::with_time(far);
+        assert!(b > a, "same millisecond ids increase");
         assert!(a.to_string() < b.to_string());
         assert!("8ZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<Ulid>().is_err());
         assert!("01ARYZ6S41".parse::<Ulid>().is_err());
