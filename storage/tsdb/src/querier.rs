@@ -329,39 +329,8 @@ impl SampleIterator for ChunksIterator {
         if !self.stones.is_empty() {
             return storage::for_each_until_by_next_st(self, t, f);
         }
-        // As `for_each_until`, with the start timestamp of each sample from the chunk's
-        // column (none for plain XOR chunks).
-        loop {
-            let Some(it) = self.cur.as_mut() else {
-                return false;
-            };
-            let sts = &self.sts;
-            loop {
-                let (ts, v) = it.at();
-                if ts > t {
-                    return true;
-                }
-                // Plain XOR chunks (no column) skip the lookup.
-                let st = if sts.is_empty() {
-                    0
-                } else {
-                    sts.get(it.index()).copied().unwrap_or(0)
-                };
-                f(Sample::new(ts, v), st);
-                if !it.next() {
-                    break;
-                }
-                if it.at_t() > self.maxt {
-                    return self.finish();
-                }
-            }
-            if let Some(r) = self.settle(false) {
-                return r;
-            }
-            if !self.seek_in_next_chunks(self.mint) {
-                return false;
-            }
-        }
+        // Plain XOR chunks have no column: 0 (unknown) for each sample.
+        self.for_each_in_chunks(t, |s, index, sts| f(s, sts.get(index).copied().unwrap_or(0)))
     }
 
     fn for_each_until(&mut self, t: Timestamp, f: &mut dyn FnMut(Sample)) -> bool {
@@ -371,8 +340,17 @@ impl SampleIterator for ChunksIterator {
         if !self.stones.is_empty() {
             return storage::for_each_until_by_next(self, t, f);
         }
-        // The samples of each chunk straight from its decoder; the one under the cursor is
-        // within the range (`settle` ends iteration at the first sample past `maxt`).
+        self.for_each_in_chunks(t, |s, _, _| f(s))
+    }
+}
+
+impl ChunksIterator {
+    /// Calls `f` with each sample up to `t`, its index in its chunk and the chunk's start
+    /// timestamps (empty for plain XOR), straight from the chunk decoders; the sample under
+    /// the cursor is within the range (`settle` ends iteration at the first sample past
+    /// `maxt`). The bulk path of both `for_each_until` variants, without tombstones.
+    #[inline]
+    fn for_each_in_chunks(&mut self, t: Timestamp, mut f: impl FnMut(Sample, usize, &[i64])) -> bool {
         loop {
             let Some(it) = self.cur.as_mut() else {
                 return false;
@@ -382,7 +360,7 @@ impl SampleIterator for ChunksIterator {
                 if ts > t {
                     return true;
                 }
-                f(Sample::new(ts, v));
+                f(Sample::new(ts, v), it.index(), &self.sts);
                 if !it.next() {
                     break;
                 }

@@ -404,56 +404,15 @@ fn replay_parallel(
 mod tests {
     use std::path::Path;
 
-    use watchfire_model::{Labels, MatchType, Matcher};
-    use watchfire_storage::{Appendable, Metadata, MetricType};
+    use watchfire_model::{MatchType, Matcher};
 
-    use crate::test_util::copy_dir;
-    use crate::{Db, HeadOptions, Options, SyncPolicy};
+    use crate::test_util::{copy_dir, small_opts, write_churn as write};
+    use crate::{Db, Options};
 
     fn opts(threads: usize) -> Options {
         Options {
-            head: HeadOptions {
-                samples_per_chunk: 16,
-                ..HeadOptions::default()
-            },
-            wal_segment_size: 32 * 1024,
-            wal_sync: SyncPolicy::SegmentBoundary,
-            head_chunk_file_size: 16 * 1024,
-            block_range: 60_000,
-            retention_time: 0,
             wal_replay_threads: threads,
-            ..Options::default()
-        }
-    }
-
-    fn labels(i: u64) -> Labels {
-        Labels::from_pairs([("__name__", format!("m{}", i % 3)), ("series", i.to_string())])
-    }
-
-    /// Series `i` lives for 100 s from `5 i` s, so series come and go (churn).
-    fn write(db: &Db, from: i64, to: i64, series: std::ops::Range<u64>) {
-        for t in from..to {
-            let mut app = db.appender();
-            for i in series.clone() {
-                let start = i as i64 * 5;
-                if (start..start + 100).contains(&(t % 400)) {
-                    let v = match t % 7 {
-                        0 => f64::from_bits(watchfire_model::STALE_NAN_BITS),
-                        1 => t as f64 / 3.0,
-                        _ => (t * 10 + i as i64) as f64 / 100.0,
-                    };
-                    app.append(None, &labels(i), t * 1000, v).unwrap();
-                }
-                if t % 50 == 0 {
-                    let meta = Metadata {
-                        metric_type: MetricType::Gauge,
-                        unit: String::new(),
-                        help: format!("help {i} at {t}"),
-                    };
-                    app.update_metadata(None, &labels(i), &meta).unwrap();
-                }
-            }
-            app.commit().unwrap();
+            ..small_opts()
         }
     }
 

@@ -451,55 +451,12 @@ fn parse_series<'a>(
 
 #[cfg(test)]
 mod tests {
-
-    use watchfire_model::{Labels, MatchType, Matcher};
-    use watchfire_storage::{Appendable, Metadata, MetricType};
+    use watchfire_model::{MatchType, Matcher};
+    use watchfire_storage::Appendable;
 
     use super::FILE_NAME;
-    use crate::test_util::copy_dir;
-    use crate::{Db, HeadOptions, Options, SyncPolicy};
-
-    fn opts() -> Options {
-        Options {
-            head: HeadOptions {
-                samples_per_chunk: 16,
-                ..HeadOptions::default()
-            },
-            wal_segment_size: 32 * 1024,
-            wal_sync: SyncPolicy::SegmentBoundary,
-            head_chunk_file_size: 16 * 1024,
-            block_range: 60_000,
-            retention_time: 0,
-            ..Options::default()
-        }
-    }
-
-    fn labels(i: u64) -> Labels {
-        Labels::from_pairs([("__name__", format!("m{}", i % 3)), ("series", i.to_string())])
-    }
-
-    /// Series `i` lives for 100 s from `5 i` s, so series come and go.
-    fn write(db: &Db, from: i64, to: i64, series: std::ops::Range<u64>) {
-        for t in from..to {
-            let mut app = db.appender();
-            for i in series.clone() {
-                let start = i as i64 * 5;
-                if (start..start + 100).contains(&(t % 400)) {
-                    app.append(None, &labels(i), t * 1000, (t * 10 + i as i64) as f64 / 100.0)
-                        .unwrap();
-                }
-                if t % 50 == 0 {
-                    let meta = Metadata {
-                        metric_type: MetricType::Counter,
-                        unit: "seconds".into(),
-                        help: format!("help {i} at {t}"),
-                    };
-                    app.update_metadata(None, &labels(i), &meta).unwrap();
-                }
-            }
-            app.commit().unwrap();
-        }
-    }
+    use crate::test_util::{churn_labels as labels, copy_dir, small_opts as opts, write_churn as write};
+    use crate::{Db, HeadOptions, Options};
 
     /// A data directory after a clean shutdown: blocks, a checkpoint, full chunks in the head
     /// chunk files, open chunks, metadata and tombstones, series garbage-collected.
