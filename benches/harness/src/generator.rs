@@ -6,6 +6,10 @@
 //! offsets, and a restarted generator replays it exactly):
 //! counters grow at varied per-series rates, gauges random-walk, histogram buckets stay
 //! cumulative and consistent with `_count` and `_sum`, info-like and 0/1 series stay constant.
+//! Counters and gauges keep the precision the page printed them with, as the exporter's
+//! sources have it: whole numbers for byte and packet counts, hundredths for CPU seconds (the
+//! kernel counts ticks), thousandths for disk times; values printed at a float's full
+//! precision stay at full precision.
 //! Two synthetic families are added to every target: a classic histogram
 //! (`harness_http_request_duration_seconds`, for histogram_quantile) and a small churning family
 //! (`harness_churn_info`, whose `generation` label changes now and then).
@@ -59,6 +63,9 @@ struct Line {
     /// The label text between the braces, as captured (empty when there are none).
     labels: String,
     value: f64,
+    /// Fractional decimal digits of the value as the page printed it (0 for an integer),
+    /// `None` when it shows the float's full precision (more than 12 digits).
+    decimals: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,13 +74,13 @@ enum Model {
     /// Monotonic counter: grows by rate*interval*U(0.5,1.5) per step.
     Counter {
         rate: f64,
-        integer: bool,
+        decimals: Option<u32>,
     },
     /// Random walk with step sigma `scale`, clamped at zero when it started non-negative.
     Gauge {
         scale: f64,
         non_negative: bool,
-        integer: bool,
+        decimals: Option<u32>,
     },
     /// Wall-clock-like: grows by exactly the interval.
     Clock,
@@ -154,6 +161,35 @@ fn parse_value(s: &str) -> Option<f64> {
     }
 }
 
+/// The fractional decimal digits `text` (a sample value as printed, maybe in exponent form)
+/// shows: `1.5e+06` has none, `15681.73` two, `2.5e-05` six. `None` for more than 12, which is
+/// a float printed at full precision rather than a count of some unit.
+fn decimals(text: &str, value: f64) -> Option<u32> {
+    if !value.is_finite() {
+        return None;
+    }
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let frac = mantissa.split_once('.').map_or(0, |(_, f)| f.len() as i64);
+    let d = (frac - exp).max(0);
+    (d <= 12).then_some(d as u32)
+}
+
+/// `v` rounded to `decimals` fractional digits (as a printed value of that precision parses),
+/// unchanged for `None`.
+fn round_to(v: f64, decimals: Option<u32>) -> f64 {
+    match decimals {
+        Some(0) => v.round(),
+        Some(d) => {
+            let p = 10f64.powi(d as i32);
+            (v * p).round() / p
+        }
+        None => v,
+    }
+}
+
 pub(crate) fn parse_template(text: &str) -> Result<Template> {
     let mut entries = Vec::new();
     let mut types = HashMap::new();
@@ -188,12 +224,14 @@ pub(crate) fn parse_template(text: &str) -> Result<Template> {
         let Some(value) = parse_value(value_text) else {
             bail!("bad value in template line: {line}")
         };
+        let decimals = decimals(value_text, value);
         entries.push((
             std::mem::take(&mut comments),
             Line {
                 name: name.to_string(),
                 labels: labels.to_string(),
                 value,
+                decimals,
             },
         ));
     }
@@ -314,7 +352,12 @@ impl Target {
         }
         for (_, l) in &t.entries {
             let (fam, ty) = family(&t.types, &l.name);
-            let integer = l.value.fract() == 0.0 && l.value.abs() < 1e15;
+            // Integers print without a fraction; a value in exponent form may be an integer.
+            let decimals = if l.value.fract() == 0.0 && l.value.abs() < 1e15 {
+                Some(0)
+            } else {
+                l.decimals
+            };
             let model = if ty == "histogram" {
                 let (key, le) = without_le(&l.labels);
                 let k = (fam.to_string(), key);
@@ -342,7 +385,7 @@ impl Target {
                 let scale = if l.name.contains("bytes") { 1e3 } else { 1.0 };
                 Model::Counter {
                     rate: scale * 10f64.powf(rng.range(-2.0, 1.5)),
-                    integer,
+                    decimals,
                 }
             } else if l.value == 0.0 || l.value == 1.0 || fam.contains("time_seconds") || fam.contains("start_time") {
                 Model::Constant
@@ -350,7 +393,7 @@ impl Target {
                 Model::Gauge {
                     scale: l.value.abs().max(1.0) * rng.range(0.001, 0.01),
                     non_negative: l.value >= 0.0,
-                    integer,
+                    decimals,
                 }
             };
             lines.push(l.clone());
@@ -385,26 +428,20 @@ impl Target {
             match model {
                 Model::Constant | Model::Bucket { .. } | Model::HistSum { .. } | Model::HistCount { .. } => {}
                 Model::Clock => line.value += iv,
-                Model::Counter { rate, integer } => {
-                    let mut inc = rate * iv * self.rng.range(0.5, 1.5);
-                    if *integer {
-                        inc = inc.round();
-                    }
-                    line.value += inc;
+                Model::Counter { rate, decimals } => {
+                    let inc = rate * iv * self.rng.range(0.5, 1.5);
+                    line.value = round_to(line.value + inc, *decimals);
                 }
                 Model::Gauge {
                     scale,
                     non_negative,
-                    integer,
+                    decimals,
                 } => {
                     let mut v = line.value + scale * self.rng.normal();
                     if *non_negative {
                         v = v.max(0.0);
                     }
-                    if *integer {
-                        v = v.round();
-                    }
-                    line.value = v;
+                    line.value = round_to(v, *decimals);
                 }
             }
         }
@@ -595,4 +632,23 @@ pub fn run(args: Args) -> Result<()> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decimals, round_to};
+
+    #[test]
+    fn decimals_follow_the_printed_value() {
+        let d = |t: &str| decimals(t, t.parse().unwrap());
+        assert_eq!(d("15681.73"), Some(2));
+        assert_eq!(d("1.761672e+06"), Some(0));
+        assert_eq!(d("2.5e-05"), Some(6));
+        assert_eq!(d("42"), Some(0));
+        assert_eq!(d("264.05551899999995"), None);
+        assert_eq!(decimals("NaN", f64::NAN), None);
+        assert_eq!(round_to(15681.734_999, Some(2)), 15681.73);
+        assert_eq!(round_to(2.6, Some(0)), 3.0);
+        assert_eq!(round_to(0.1 + 0.2, None), 0.1 + 0.2);
+    }
 }

@@ -126,6 +126,13 @@ pub struct ServerArgs {
     )]
     pub no_head_snapshot: bool,
 
+    /// Chunk encoding of the blocks compaction writes: `packed` (Watchfire's, a fraction of
+    /// the bytes per sample; see storage/tsdb/FORMAT.md) or `xor` (upstream's, so that
+    /// Prometheus and promtool can read the blocks). Blocks of either encoding are read
+    /// whatever this is; blocks already written keep theirs until compacted again.
+    #[arg(long = "storage.tsdb.block-chunk-encoding", value_name = "ENCODING", default_value = "packed", value_parser = ["packed", "xor"])]
+    pub block_chunk_encoding: String,
+
     /// Only log messages with the given severity or above: debug, info, warn, error.
     #[arg(long = "log.level", value_name = "LEVEL", default_value = "info", value_parser = ["debug", "info", "warn", "error"])]
     pub log_level: String,
@@ -256,6 +263,17 @@ mod tests {
     use clap::Parser;
 
     use super::Cli;
+
+    #[test]
+    fn block_chunk_encoding_flag() {
+        let enc = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("watchfire").chain(args.iter().copied()))
+                .map(|cli| cli.server.block_chunk_encoding)
+        };
+        assert_eq!(enc(&[]).unwrap(), "packed");
+        assert_eq!(enc(&["--storage.tsdb.block-chunk-encoding=xor"]).unwrap(), "xor");
+        assert!(enc(&["--storage.tsdb.block-chunk-encoding=zstd"]).is_err());
+    }
 
     #[test]
     fn head_snapshot_flag_forms() {

@@ -677,6 +677,7 @@ fn tsdb_options(args: &ServerArgs, config: &promcfg::Config) -> anyhow::Result<w
         retention_size: size.map_or(0, |b| b.max(0) as u64),
         wal_compression: args.wal_compression && !args.no_wal_compression,
         snapshot_on_shutdown: args.head_snapshot && !args.no_head_snapshot,
+        packed_block_chunks: args.block_chunk_encoding == "packed",
         head: watchfire_tsdb::HeadOptions {
             out_of_order_time_window: config.storage.tsdb.out_of_order_time_window.as_millis(),
             ..defaults.head

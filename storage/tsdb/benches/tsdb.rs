@@ -9,6 +9,7 @@ use watchfire_model::{Labels, MatchType, Matcher};
 use watchfire_storage::{Appender, Queryable};
 use watchfire_tsdb::chunkenc::{XorChunk, XorIterator};
 use watchfire_tsdb::index::intersect;
+use watchfire_tsdb::packed::{self, PackedCursor};
 use watchfire_tsdb::{Db, Head, HeadOptions, Options};
 
 mod common;
@@ -60,6 +61,28 @@ fn chunks(c: &mut Criterion) {
         bytes.len(),
         bytes.len() as f64 / s.len() as f64
     );
+    let mut g = c.benchmark_group("packed_chunk");
+    g.throughput(Throughput::Elements(s.len() as u64));
+    g.bench_function("encode_120", |b| b.iter(|| black_box(packed::encode(&s).len())));
+    let bytes = packed::encode(&s);
+    let mut cur = PackedCursor::default();
+    g.bench_function("decode_120", |b| {
+        b.iter(|| {
+            cur.reset(&bytes).expect("valid chunk");
+            let mut sum = 0.0;
+            while cur.next() {
+                sum += cur.at().1;
+            }
+            black_box(sum)
+        })
+    });
+    g.finish();
+    println!(
+        "packed chunk: {} samples in {} bytes ({:.2} bytes/sample)",
+        s.len(),
+        bytes.len(),
+        bytes.len() as f64 / s.len() as f64
+    );
 }
 
 fn head_append(c: &mut Criterion) {
@@ -106,32 +129,42 @@ fn postings(c: &mut Criterion) {
 
 fn blocks(c: &mut Criterion) {
     let data = node_dataset(8);
-    // Bytes per sample: 8 h of data, three 2 h blocks cut from the head.
-    let dir = tempfile::tempdir().expect("tempdir");
+    // Bytes per sample: 8 h of data, three 2 h blocks cut from the head, with packed block
+    // chunks (the default) and with upstream's XOR.
     let opts = Options {
         retention_time: 0,
         ..Options::default()
     };
-    let db = Db::open(dir.path(), opts).expect("open");
-    fill(&db, 8, &data, data.len());
-    db.maintain().expect("maintain");
-    for b in db.blocks() {
-        let m = b.meta();
-        let chunks = dir_bytes(&b.dir().join("chunks"));
-        let whole = dir_bytes(b.dir());
-        println!(
-            "block {} level {} range {:.2}h: {} series, {} samples, {} chunks; chunks {:.3} B/sample, whole block {:.3} B/sample",
-            m.ulid,
-            m.compaction.level,
-            (m.max_time - m.min_time) as f64 / 3_600_000.0,
-            m.stats.num_series,
-            m.stats.num_samples,
-            m.stats.num_chunks,
-            chunks as f64 / m.stats.num_samples as f64,
-            whole as f64 / m.stats.num_samples as f64,
-        );
+    for packed in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(
+            dir.path(),
+            Options {
+                packed_block_chunks: packed,
+                ..opts
+            },
+        )
+        .expect("open");
+        fill(&db, 8, &data, data.len());
+        db.maintain().expect("maintain");
+        for b in db.blocks() {
+            let m = b.meta();
+            let chunks = dir_bytes(&b.dir().join("chunks"));
+            let whole = dir_bytes(b.dir());
+            println!(
+                "{} block {} level {} range {:.2}h: {} series, {} samples, {} chunks; chunks {:.3} B/sample, whole block {:.3} B/sample",
+                if packed { "packed" } else { "xor" },
+                m.ulid,
+                m.compaction.level,
+                (m.max_time - m.min_time) as f64 / 3_600_000.0,
+                m.stats.num_series,
+                m.stats.num_samples,
+                m.stats.num_chunks,
+                chunks as f64 / m.stats.num_samples as f64,
+                whole as f64 / m.stats.num_samples as f64,
+            );
+        }
     }
-    drop(db);
 
     let mut g = c.benchmark_group("block");
     g.sample_size(10);

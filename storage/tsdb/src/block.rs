@@ -14,9 +14,10 @@ use watchfire_model::{Labels, Matcher};
 
 use crate::Error;
 use crate::blockindex::{ChunkMeta, IndexReader, IndexWriter};
-use crate::chunkenc::{Encoding, MAX_BYTES_BEFORE_APPEND, StColumn, XorChunk, XorIterator, decode_start_timestamps};
+use crate::chunkenc::{ChunkCursor, Encoding, MAX_BYTES_BEFORE_APPEND, StColumn, XorChunk, decode_start_timestamps};
 use crate::chunks::{ChunkReader, ChunkWriter};
 use crate::head::{ChunkBytes, Head, HeadPart};
+use crate::packed;
 use crate::querier::{ChunkSeries, LazyChunk, RANK_BLOCK, RANK_HEAD, RANK_HEAD_OOO, RANK_OOO_BLOCK, Rank};
 use crate::tombstones::{self, Interval, Tombstones, is_deleted};
 use crate::ulid::Ulid;
@@ -344,11 +345,11 @@ impl Block {
         Ok(values.into_iter().collect())
     }
 
-    /// The encoding and bytes of chunk `r`, which must be XOR or XOR with start timestamps.
+    /// The encoding and bytes of chunk `r`: XOR, XOR with start timestamps, or packed.
     pub(crate) fn chunk(&self, r: u64) -> Result<(Encoding, ChunkBytes), Error> {
         let (code, c) = self.chunks.chunk(r)?;
         match Encoding::from_code(code) {
-            Some(enc @ (Encoding::Xor | Encoding::XorSt)) => Ok((enc, ChunkBytes::Mapped(c))),
+            Some(enc @ (Encoding::Xor | Encoding::XorSt | Encoding::Packed)) => Ok((enc, ChunkBytes::Mapped(c))),
             _ => Err(Error::Corruption {
                 file: self.dir.join("chunks"),
                 offset: r,
@@ -390,6 +391,9 @@ fn num_samples(b: &[u8]) -> u64 {
 /// Writes the samples of `sources` in `[mint, maxt)` as a new block under `parent`, applying
 /// every source's tombstones and dropping duplicate samples of overlapping sources. Chunks that
 /// need no change are copied byte for byte; the others are decoded, merged and re-encoded.
+/// With `packed`, a series is written as [`Encoding::Packed`] chunks of up to
+/// [`packed::MAX_SAMPLES`] samples unless its chunks already are packed and need no change, or
+/// it has start timestamps (those keep XOR chunks with their start-timestamp column).
 /// Returns `None`, and leaves nothing behind, when no sample remains.
 pub(crate) fn write_block(
     parent: &Path,
@@ -398,6 +402,7 @@ pub(crate) fn write_block(
     sources: &[Source<'_>],
     compaction: BlockMetaCompaction,
     segment_size: u64,
+    packed: bool,
 ) -> Result<Option<BlockMeta>, Error> {
     let last = maxt.saturating_sub(1);
     // Every series of every source with chunks in the range, sorted by labels.
@@ -507,7 +512,7 @@ pub(crate) fn write_block(
                             .any(|iv| iv.mint <= c.max_t && iv.maxt >= c.min_t)
                 });
             metas.clear();
-            if untouched {
+            if untouched && (!packed || chunks.iter().all(|c| c.enc == Encoding::Packed)) {
                 for c in &chunks {
                     let n = num_samples(c.bytes.as_ref());
                     if n == 0 {
@@ -529,7 +534,7 @@ pub(crate) fn write_block(
                     } else {
                         Vec::new()
                     };
-                    let mut it = XorIterator::new(c.bytes.as_ref()).map_err(|e| chunk_err(labels, e))?;
+                    let mut it = ChunkCursor::new(c.enc, c.bytes.as_ref()).map_err(|e| chunk_err(labels, e))?;
                     while it.next() {
                         let (t, v) = it.at();
                         if t >= mint && t <= last && !is_deleted(&deleted[c.source], t) {
@@ -546,41 +551,55 @@ pub(crate) fn write_block(
                 ranked.dedup_by_key(|s| s.0);
                 let samples: Vec<(i64, f64, i64)> = ranked.into_iter().map(|(t, _, v, st)| (t, v, st)).collect();
                 stats.num_samples += samples.len() as u64;
-                let mut c = XorChunk::new();
-                // Start timestamps of `c`, from its first sample that has one.
-                let mut col: Option<StColumn> = None;
-                let mut first_t = 0;
-                let mut write = |c: &XorChunk, col: Option<StColumn>| match col {
-                    Some(col) => cw.write(Encoding::XorSt as u8, &col.chunk_bytes(c.bytes())),
-                    None => cw.write(Encoding::Xor as u8, c.bytes()),
-                };
-                for (k, &(t, v, st)) in samples.iter().enumerate() {
-                    if c.num_samples() as usize >= SAMPLES_PER_CHUNK || c.bytes().len() > MAX_BYTES_BEFORE_APPEND {
-                        let r = write(&c, col.take())?;
+                if packed && samples.iter().all(|s| s.2 == 0) {
+                    let mut pairs: Vec<(i64, f64)> = Vec::with_capacity(samples.len().min(packed::MAX_SAMPLES));
+                    for part in samples.chunks(packed::MAX_SAMPLES) {
+                        pairs.clear();
+                        pairs.extend(part.iter().map(|s| (s.0, s.1)));
+                        let r = cw.write(Encoding::Packed as u8, &packed::encode(&pairs))?;
                         metas.push(ChunkMeta {
-                            min_t: first_t,
-                            max_t: c.last_t(),
+                            min_t: pairs[0].0,
+                            max_t: pairs[pairs.len() - 1].0,
                             r,
                         });
-                        c = XorChunk::new();
                     }
-                    if c.is_empty() {
-                        first_t = t;
-                    }
-                    if st != 0 && col.is_none() {
-                        col = Some(StColumn::with_unknown(c.num_samples()));
-                    }
-                    c.append(t, v).map_err(|e| chunk_err(labels, e))?;
-                    if let Some(col) = col.as_mut() {
-                        col.push(st);
-                    }
-                    if k + 1 == samples.len() {
-                        let r = write(&c, col.take())?;
-                        metas.push(ChunkMeta {
-                            min_t: first_t,
-                            max_t: c.last_t(),
-                            r,
-                        });
+                } else {
+                    let mut c = XorChunk::new();
+                    // Start timestamps of `c`, from its first sample that has one.
+                    let mut col: Option<StColumn> = None;
+                    let mut first_t = 0;
+                    let mut write = |c: &XorChunk, col: Option<StColumn>| match col {
+                        Some(col) => cw.write(Encoding::XorSt as u8, &col.chunk_bytes(c.bytes())),
+                        None => cw.write(Encoding::Xor as u8, c.bytes()),
+                    };
+                    for (k, &(t, v, st)) in samples.iter().enumerate() {
+                        if c.num_samples() as usize >= SAMPLES_PER_CHUNK || c.bytes().len() > MAX_BYTES_BEFORE_APPEND {
+                            let r = write(&c, col.take())?;
+                            metas.push(ChunkMeta {
+                                min_t: first_t,
+                                max_t: c.last_t(),
+                                r,
+                            });
+                            c = XorChunk::new();
+                        }
+                        if c.is_empty() {
+                            first_t = t;
+                        }
+                        if st != 0 && col.is_none() {
+                            col = Some(StColumn::with_unknown(c.num_samples()));
+                        }
+                        c.append(t, v).map_err(|e| chunk_err(labels, e))?;
+                        if let Some(col) = col.as_mut() {
+                            col.push(st);
+                        }
+                        if k + 1 == samples.len() {
+                            let r = write(&c, col.take())?;
+                            metas.push(ChunkMeta {
+                                min_t: first_t,
+                                max_t: c.last_t(),
+                                r,
+                            });
+                        }
                     }
                 }
             }
@@ -661,4 +680,83 @@ pub(crate) fn link_block(b: &Block, dest: &Path) -> Result<(), Error> {
     }
     crate::wal::sync_dir(&to.join("chunks"))?;
     crate::wal::sync_dir(&to)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use watchfire_model::{MatchType, Matcher};
+    use watchfire_storage::Queryable;
+
+    use super::*;
+    use crate::test_util::{small_opts, write_churn};
+    use crate::{Db, Options};
+
+    /// The encodings of the chunks of every block.
+    fn encodings(db: &Db) -> HashSet<Encoding> {
+        let mut out = HashSet::new();
+        let mut metas = Vec::new();
+        for b in db.blocks() {
+            for id in b.index.postings("", "").unwrap() {
+                b.index.series(id, &mut metas).unwrap();
+                for c in &metas {
+                    out.insert(b.chunk(c.r).unwrap().0);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every sample of every series, values as bits.
+    fn dump(db: &Db) -> BTreeMap<String, Vec<(i64, u64)>> {
+        let q = db.querier(i64::MIN, i64::MAX).unwrap();
+        let m = Matcher::new(MatchType::Regex, "series", ".+").unwrap();
+        let mut out = BTreeMap::new();
+        for s in q.select(true, None, &[m]) {
+            let s = s.unwrap();
+            let mut it = s.iterator();
+            let mut samples = Vec::new();
+            while it.next() {
+                samples.push((it.at().t, it.at().v.to_bits()));
+            }
+            assert!(it.err().is_none(), "{:?}", it.err());
+            out.insert(s.labels().to_string(), samples);
+        }
+        out
+    }
+
+    #[test]
+    fn new_blocks_are_packed_or_xor_as_configured_and_either_reads_back() {
+        // The same writes into a store that only ever writes XOR blocks and into one that
+        // writes XOR blocks first and packed ones after a restart (compacting the XOR blocks
+        // into larger packed ones): queries see the same samples, stale markers included.
+        let xor = Options {
+            packed_block_chunks: false,
+            ..small_opts()
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let reference = Db::open(a.path(), xor).unwrap();
+        let mixed = Db::open(b.path(), xor).unwrap();
+        for db in [&reference, &mixed] {
+            write_churn(db, 0, 300, 0..12);
+            db.maintain().unwrap();
+        }
+        assert_eq!(encodings(&mixed), HashSet::from([Encoding::Xor]));
+        drop(mixed);
+        let mixed = Db::open(b.path(), small_opts()).unwrap();
+        assert_eq!(dump(&mixed), dump(&reference));
+        for db in [&reference, &mixed] {
+            write_churn(db, 300, 900, 0..12);
+            db.maintain().unwrap();
+        }
+        assert_eq!(encodings(&reference), HashSet::from([Encoding::Xor]));
+        assert!(encodings(&mixed).contains(&Encoding::Packed), "{:?}", encodings(&mixed));
+        let want = dump(&reference);
+        assert!(want.values().map(Vec::len).sum::<usize>() > 3000);
+        assert_eq!(dump(&mixed), want);
+        drop(mixed);
+        // Read back by a store configured for XOR.
+        assert_eq!(dump(&Db::open(b.path(), xor).unwrap()), want);
+    }
 }

@@ -17,6 +17,9 @@ pub enum Encoding {
     /// Watchfire's own: an XOR chunk followed by the samples' start timestamps. Upstream
     /// numbers its encodings from 0 up (its XOR2 is 4), so this one sits far above them.
     XorSt = 128,
+    /// Watchfire's own packed chunk for persisted blocks ([`crate::packed`]; FORMAT.md,
+    /// "Packed chunk").
+    Packed = 129,
 }
 
 impl Encoding {
@@ -28,6 +31,7 @@ impl Encoding {
             2 => Some(Encoding::Histogram),
             3 => Some(Encoding::FloatHistogram),
             128 => Some(Encoding::XorSt),
+            129 => Some(Encoding::Packed),
             _ => None,
         }
     }
@@ -51,6 +55,9 @@ pub enum ChunkError {
     /// The start-timestamp part of an [`Encoding::XorSt`] chunk does not decode.
     #[error("chunk start timestamps corrupt: {0}")]
     BadStartTimestamps(&'static str),
+    /// An [`Encoding::Packed`] chunk does not decode.
+    #[error("packed chunk corrupt: {0}")]
+    BadPacked(&'static str),
 }
 
 /// Bytes of the sample-count header at the start of every XOR chunk.
@@ -66,7 +73,7 @@ pub const MAX_BYTES_BEFORE_APPEND: usize = 1024 - 19;
 /// 32 (with `free`). [`XorChunk`], held open by every series in the head, keeps its XOR window
 /// in the writer's last two bytes, which its alignment would leave unused: 48 bytes a chunk.
 #[derive(Clone, Default)]
-struct BitWriter {
+pub(crate) struct BitWriter {
     /// Written bytes, then zeros up to the capacity.
     buf: Box<[u8]>,
     len: u32,
@@ -90,7 +97,7 @@ fn grown_capacity(len: usize) -> usize {
 
 impl BitWriter {
     /// A writer continuing after `bytes`, whose last byte has `free` unwritten low bits (zero).
-    fn from_vec(bytes: Vec<u8>, free: u8) -> Self {
+    pub(crate) fn from_vec(bytes: Vec<u8>, free: u8) -> Self {
         BitWriter {
             len: u32::try_from(bytes.len()).expect("chunks are far smaller than 4 GiB"),
             buf: bytes.into_boxed_slice(),
@@ -101,8 +108,15 @@ impl BitWriter {
     }
 
     #[inline]
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf[..self.len as usize]
+    }
+
+    /// The written bytes.
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        let mut v = self.buf.into_vec();
+        v.truncate(self.len as usize);
+        v
     }
 
     #[inline]
@@ -151,7 +165,7 @@ impl BitWriter {
 
     /// Writes the low `n` bits of `v` (n ≤ 64), most significant first.
     #[inline]
-    fn write_bits(&mut self, v: u64, mut n: u32) {
+    pub(crate) fn write_bits(&mut self, v: u64, mut n: u32) {
         while n > 0 {
             if self.free == 0 {
                 self.push_byte();
@@ -165,6 +179,35 @@ impl BitWriter {
             n -= take;
         }
     }
+
+    /// XOR with the previous value: `0` when equal, `10` + bits inside the previous window,
+    /// or `11` + 5 bits leading zeros + 6 bits significant length + the bits.
+    pub(crate) fn write_xor_value(&mut self, prev: u64, vbits: u64) {
+        let delta = vbits ^ prev;
+        if delta == 0 {
+            self.write_bit(false);
+            return;
+        }
+        self.write_bit(true);
+        // The leading count has 5 bits, so it is capped at 31.
+        let leading = (delta.leading_zeros() as u8).min(31);
+        let trailing = delta.trailing_zeros() as u8;
+        let (w_leading, w_trailing) = (self.leading, self.trailing);
+        if w_leading != 0xff && leading >= w_leading && trailing >= w_trailing {
+            self.write_bit(false);
+            let sig = 64 - u32::from(w_leading) - u32::from(w_trailing);
+            self.write_bits(delta >> w_trailing, sig);
+            return;
+        }
+        self.leading = leading;
+        self.trailing = trailing;
+        self.write_bit(true);
+        self.write_bits(u64::from(leading), 5);
+        let sig = 64 - u32::from(leading) - u32::from(trailing);
+        // 64 significant bits do not fit in 6 bits; they are written as 0 and read back as 64.
+        self.write_bits(u64::from(sig) & 0x3f, 6);
+        self.write_bits(delta >> trailing, sig);
+    }
 }
 
 #[inline]
@@ -174,7 +217,7 @@ fn low_mask(n: u32) -> u64 {
 
 /// Reads bits most significant first from a byte slice.
 #[derive(Clone)]
-struct BitReader<B> {
+pub(crate) struct BitReader<B> {
     data: B,
     /// Next byte of `data` to load into `buf`.
     pos: usize,
@@ -184,7 +227,7 @@ struct BitReader<B> {
 }
 
 impl<B: AsRef<[u8]>> BitReader<B> {
-    fn new(data: B, pos: usize) -> Self {
+    pub(crate) fn new(data: B, pos: usize) -> Self {
         BitReader {
             data,
             pos,
@@ -205,7 +248,7 @@ impl<B: AsRef<[u8]>> BitReader<B> {
 
     /// Reads `n` ≤ 32 bits; `None` at the end of the data.
     #[inline]
-    fn read_small(&mut self, n: u32) -> Option<u64> {
+    pub(crate) fn read_small(&mut self, n: u32) -> Option<u64> {
         if self.valid < n {
             self.refill();
             if self.valid < n {
@@ -218,7 +261,7 @@ impl<B: AsRef<[u8]>> BitReader<B> {
 
     /// Reads `n` ≤ 64 bits.
     #[inline]
-    fn read_bits(&mut self, n: u32) -> Option<u64> {
+    pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
         if n <= 32 {
             self.read_small(n)
         } else {
@@ -252,10 +295,53 @@ impl<B: AsRef<[u8]>> BitReader<B> {
         Err(true)
     }
 
-    fn read_varint(&mut self) -> Result<i64, bool> {
+    pub(crate) fn read_varint(&mut self) -> Result<i64, bool> {
         let u = self.read_uvarint()?;
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
     }
+}
+
+/// Reads one value written by [`BitWriter::write_xor_value`] into `v` (the previous value's
+/// bits), keeping the XOR window in `leading` (0xff before the first) and `trailing`. False
+/// when the data ends or the bits are ones no encoder writes.
+#[inline]
+pub(crate) fn read_xor_value<B: AsRef<[u8]>>(
+    r: &mut BitReader<B>,
+    v: &mut u64,
+    leading: &mut u8,
+    trailing: &mut u8,
+) -> bool {
+    let Some(changed) = r.read_bit() else {
+        return false;
+    };
+    if !changed {
+        return true;
+    }
+    let Some(new_window) = r.read_bit() else {
+        return false;
+    };
+    let sig = if new_window {
+        let (Some(l), Some(sig)) = (r.read_small(5), r.read_small(6)) else {
+            return false;
+        };
+        let sig = if sig == 0 { 64 } else { sig as u32 };
+        if l as u32 + sig > 64 {
+            return false;
+        }
+        *leading = l as u8;
+        *trailing = (64 - l as u32 - sig) as u8;
+        sig
+    } else if *leading == 0xff {
+        // `10` (reuse the window) before any window exists: no encoder writes that.
+        return false;
+    } else {
+        64 - u32::from(*leading) - u32::from(*trailing)
+    };
+    let Some(bits) = r.read_bits(sig) else {
+        return false;
+    };
+    *v ^= bits << *trailing;
+    true
 }
 
 /// Whether `x` fits the `nbits`-wide delta-of-delta bucket (upstream `bitRange`): the range is
@@ -273,7 +359,7 @@ fn put_uvarint(w: &mut BitWriter, mut x: u64) {
     w.write_bits(x, 8);
 }
 
-fn put_varint(w: &mut BitWriter, x: i64) {
+pub(crate) fn put_varint(w: &mut BitWriter, x: i64) {
     put_uvarint(w, ((x << 1) ^ (x >> 63)) as u64);
 }
 
@@ -570,33 +656,8 @@ impl XorChunk {
         Ok(())
     }
 
-    /// XOR with the previous value: `0` when equal, `10` + bits inside the previous window,
-    /// or `11` + 5 bits leading zeros + 6 bits significant length + the bits.
     fn write_value(&mut self, vbits: u64) {
-        let delta = vbits ^ self.v;
-        if delta == 0 {
-            self.w.write_bit(false);
-            return;
-        }
-        self.w.write_bit(true);
-        // The leading count has 5 bits, so it is capped at 31.
-        let leading = (delta.leading_zeros() as u8).min(31);
-        let trailing = delta.trailing_zeros() as u8;
-        let (w_leading, w_trailing) = (self.w.leading, self.w.trailing);
-        if w_leading != 0xff && leading >= w_leading && trailing >= w_trailing {
-            self.w.write_bit(false);
-            let sig = 64 - u32::from(w_leading) - u32::from(w_trailing);
-            self.w.write_bits(delta >> w_trailing, sig);
-            return;
-        }
-        self.w.leading = leading;
-        self.w.trailing = trailing;
-        self.w.write_bit(true);
-        self.w.write_bits(u64::from(leading), 5);
-        let sig = 64 - u32::from(leading) - u32::from(trailing);
-        // 64 significant bits do not fit in 6 bits; they are written as 0 and read back as 64.
-        self.w.write_bits(u64::from(sig) & 0x3f, 6);
-        self.w.write_bits(delta >> trailing, sig);
+        self.w.write_xor_value(self.v, vbits);
     }
 
     /// The timestamp of the first sample, `i64::MIN` when empty. Decoded from the chunk's
@@ -750,37 +811,8 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
     }
 
     fn read_value(&mut self) -> bool {
-        let Some(changed) = self.r.read_bit() else {
+        if !read_xor_value(&mut self.r, &mut self.v, &mut self.leading, &mut self.trailing) {
             return self.fail(false);
-        };
-        if changed {
-            let Some(new_window) = self.r.read_bit() else {
-                return self.fail(false);
-            };
-            let sig = if new_window {
-                let Some(leading) = self.r.read_small(5) else {
-                    return self.fail(false);
-                };
-                let Some(sig) = self.r.read_small(6) else {
-                    return self.fail(false);
-                };
-                let sig = if sig == 0 { 64 } else { sig as u32 };
-                if leading as u32 + sig > 64 {
-                    return self.fail(false);
-                }
-                self.leading = leading as u8;
-                self.trailing = (64 - leading as u32 - sig) as u8;
-                sig
-            } else if self.leading == 0xff {
-                // `10` (reuse the window) before any window exists: no encoder writes that.
-                return self.fail(false);
-            } else {
-                64 - u32::from(self.leading) - u32::from(self.trailing)
-            };
-            let Some(bits) = self.r.read_bits(sig) else {
-                return self.fail(false);
-            };
-            self.v ^= bits << self.trailing;
         }
         self.read += 1;
         true
@@ -817,6 +849,83 @@ impl<B: AsRef<[u8]>> XorIterator<B> {
     /// The position of the current sample in the chunk (0 for the first).
     pub fn index(&self) -> usize {
         usize::from(self.read).saturating_sub(1)
+    }
+}
+
+/// A cursor over a chunk of any float encoding a block or the head stores.
+#[derive(Clone, Debug)]
+pub enum ChunkCursor<B> {
+    /// An XOR chunk, or the XOR part of an [`Encoding::XorSt`] chunk.
+    Xor(XorIterator<B>),
+    /// An [`Encoding::Packed`] chunk, decoded when opened.
+    Packed(crate::packed::PackedCursor),
+}
+
+impl<B: AsRef<[u8]>> ChunkCursor<B> {
+    /// A cursor over `bytes` of encoding `enc`, before the first sample.
+    pub fn new(enc: Encoding, bytes: B) -> Result<Self, ChunkError> {
+        match enc {
+            Encoding::Packed => {
+                let mut c = crate::packed::PackedCursor::default();
+                c.reset(bytes.as_ref())?;
+                Ok(ChunkCursor::Packed(c))
+            }
+            _ => XorIterator::new(bytes).map(ChunkCursor::Xor),
+        }
+    }
+
+    /// Advances to the next sample; false at the end or on corrupt data (see `err`).
+    #[allow(clippy::should_implement_trait)]
+    #[inline]
+    pub fn next(&mut self) -> bool {
+        match self {
+            ChunkCursor::Xor(it) => it.next(),
+            ChunkCursor::Packed(it) => it.next(),
+        }
+    }
+
+    /// Advances to the first sample at or after `t`; never moves backwards.
+    #[inline]
+    pub fn seek(&mut self, t: i64) -> bool {
+        match self {
+            ChunkCursor::Xor(it) => it.seek(t),
+            ChunkCursor::Packed(it) => it.seek(t),
+        }
+    }
+
+    /// The current sample.
+    #[inline]
+    pub fn at(&self) -> (i64, f64) {
+        match self {
+            ChunkCursor::Xor(it) => it.at(),
+            ChunkCursor::Packed(it) => it.at(),
+        }
+    }
+
+    /// The current timestamp.
+    #[inline]
+    pub fn at_t(&self) -> i64 {
+        match self {
+            ChunkCursor::Xor(it) => it.at_t(),
+            ChunkCursor::Packed(it) => it.at_t(),
+        }
+    }
+
+    /// Why iteration stopped early, if it did (a packed chunk fails when opened instead).
+    pub fn err(&self) -> Option<&ChunkError> {
+        match self {
+            ChunkCursor::Xor(it) => it.err(),
+            ChunkCursor::Packed(_) => None,
+        }
+    }
+
+    /// The position of the current sample in the chunk (0 for the first).
+    #[inline]
+    pub fn index(&self) -> usize {
+        match self {
+            ChunkCursor::Xor(it) => it.index(),
+            ChunkCursor::Packed(it) => it.index(),
+        }
     }
 }
 

@@ -71,6 +71,10 @@ pub struct Options {
     pub verify_chunks_on_open: bool,
     /// Maximum size of one block chunk segment (512 MiB).
     pub block_chunk_segment_size: u64,
+    /// Write the chunks of new blocks in Watchfire's packed encoding (the default; FORMAT.md,
+    /// "Packed chunk"), or, when false, in upstream's XOR encoding, which Prometheus and its
+    /// tools can read. Either setting reads blocks written with the other.
+    pub packed_block_chunks: bool,
 }
 
 impl Default for Options {
@@ -89,6 +93,7 @@ impl Default for Options {
             retention_size: 0,
             verify_chunks_on_open: false,
             block_chunk_segment_size: crate::chunks::DEFAULT_SEGMENT_SIZE,
+            packed_block_chunks: true,
         }
     }
 }
@@ -502,6 +507,7 @@ impl Db {
                     ..Default::default()
                 },
                 self.opts.block_chunk_segment_size,
+                self.opts.packed_block_chunks,
             )?;
             if let Some(meta) = meta {
                 let b = self.open_new_block(&meta)?;
@@ -531,6 +537,7 @@ impl Db {
                         ..Default::default()
                     },
                     self.opts.block_chunk_segment_size,
+                    self.opts.packed_block_chunks,
                 )?;
                 if let Some(meta) = meta {
                     let b = self.open_new_block(&meta)?;
@@ -673,6 +680,7 @@ impl Db {
             &srcs,
             compaction,
             self.opts.block_chunk_segment_size,
+            self.opts.packed_block_chunks,
         )?;
         let new = match &meta {
             Some(m) => Some(self.open_new_block(m)?),
@@ -802,6 +810,7 @@ impl Db {
                     ..Default::default()
                 },
                 self.opts.block_chunk_segment_size,
+                self.opts.packed_block_chunks,
             )?;
             out.extend(meta.map(|m| m.ulid));
         }

@@ -28,6 +28,7 @@ mod encoding;
 mod head;
 pub mod index;
 mod ooo;
+pub mod packed;
 mod querier;
 pub mod record;
 mod replay;

@@ -8,7 +8,7 @@ use watchfire_model::{Labels, Matcher, Sample, Timestamp};
 use watchfire_storage::{self as storage, Querier, SampleIterator, SelectHints, Series, SeriesSet};
 
 use crate::block::Block;
-use crate::chunkenc::{Encoding, XorIterator, decode_start_timestamps};
+use crate::chunkenc::{ChunkCursor, Encoding, decode_start_timestamps};
 use crate::head::{ChunkBytes, Head, HeadQuerier};
 use crate::tombstones::Interval;
 
@@ -159,7 +159,7 @@ struct ChunksIterator {
     chunks: Arc<[LazyChunk]>,
     block: Option<Arc<Block>>,
     next_chunk: usize,
-    cur: Option<XorIterator<ChunkBytes>>,
+    cur: Option<ChunkCursor<ChunkBytes>>,
     /// Start timestamps of the samples of `cur` when it is an [`Encoding::XorSt`] chunk,
     /// empty otherwise.
     sts: Vec<i64>,
@@ -205,10 +205,10 @@ impl ChunksIterator {
                 // Whole chunks before the target are skipped without decoding.
                 continue;
             }
-            let (st, bytes) = match c {
-                LazyChunk::Ready { bytes, st, .. } => (st, bytes),
+            let (enc, bytes) = match c {
+                LazyChunk::Ready { bytes, st, .. } => (if st { Encoding::XorSt } else { Encoding::Xor }, bytes),
                 LazyChunk::InBlock { r, .. } => match self.block.as_ref().map(|b| b.chunk(r)) {
-                    Some(Ok((enc, b))) => (enc == Encoding::XorSt, b),
+                    Some(Ok((enc, b))) => (enc, b),
                     Some(Err(e)) => return self.fail(e.into()),
                     None => {
                         return self.fail(storage::Error::engine(std::io::Error::other(
@@ -219,13 +219,13 @@ impl ChunksIterator {
                 LazyChunk::Broken { err, .. } => return self.fail(err),
             };
             self.sts.clear();
-            if st {
+            if enc == Encoding::XorSt {
                 match decode_start_timestamps(bytes.as_ref()) {
                     Ok(sts) => self.sts = sts,
                     Err(e) => return self.fail(storage::Error::engine(e)),
                 }
             }
-            let mut it = match XorIterator::new(bytes) {
+            let mut it = match ChunkCursor::new(enc, bytes) {
                 Ok(it) => it,
                 Err(e) => return self.fail(storage::Error::engine(e)),
             };
