@@ -4,15 +4,17 @@
 # the same duration for each. See benches/README.md for what each figure means.
 #
 #   bash benches/harness/run.sh [--profile smoke|default|million] [--repeat N] [--watchfire PATH] [--out DIR]
-#                               [--only scrape,rw,alerts,idle]
+#                               [--only scrape,rw,alerts,idle,replay]
 #
 # Phases: scrape ingest + queries + restart (scrape), remote-write ingest + blocks + disk writes
-# (rw), alert intake + notification latency (alerts), idle footprint + host collection (idle).
+# (rw), alert intake + notification latency (alerts), idle footprint + host collection (idle),
+# and, only when named, WAL replay after a crash with 2 h of remote-written data (replay).
 # --only runs the phases named (the report leaves the others' rows out).
 # smoke (under 2 min, for CI) checks that every step runs; its figures mean little.
 # default (~13-15 min plus the release build) is the profile the README's table comes from.
 # million: the scrape phase at about a million series (1 715 targets every 15 s); run it with
-# --only scrape (its other phases are the default's).
+# --only scrape (its other phases are the default's), or --only replay for the WAL replay of
+# a million series x 2 h (about 20 GiB free disk, 30-40 min).
 # Exit status: non-zero only when a step fails to run, never because of a figure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,11 +40,11 @@ done
 
 case "$profile" in
   smoke)   targets=5;   interval=2;  scrape_secs=24;  warmup=6;  query_reps=3; alerts=2000;  alert_groups=20;  idle_secs=3
-           rw_instances=1;  rw_senders=2; rw_block_wait=3;  notify_groups=8;  notify_gap_ms=100 ;;
+           rw_instances=1;  rw_senders=2; rw_block_wait=3;  notify_groups=8;  notify_gap_ms=100; replay_instances=1 ;;
   default) targets=100; interval=10; scrape_secs=240; warmup=30; query_reps=7; alerts=10000; alert_groups=100; idle_secs=20
-           rw_instances=20; rw_senders=4; rw_block_wait=10; notify_groups=30; notify_gap_ms=200 ;;
+           rw_instances=20; rw_senders=4; rw_block_wait=10; notify_groups=30; notify_gap_ms=200; replay_instances=20 ;;
   million) targets=1715; interval=15; scrape_secs=240; warmup=60; query_reps=3; alerts=10000; alert_groups=100; idle_secs=20
-           rw_instances=20; rw_senders=4; rw_block_wait=10; notify_groups=30; notify_gap_ms=200 ;;
+           rw_instances=20; rw_senders=4; rw_block_wait=10; notify_groups=30; notify_gap_ms=200; replay_instances=1715 ;;
   *) echo "unknown profile: $profile (smoke|default|million)" >&2; exit 2 ;;
 esac
 # Idle CPU is counted in 10 ms clock ticks: a minute-long window in the default profile.
@@ -51,7 +53,7 @@ case "$profile" in smoke) idle_cpu_secs=$idle_secs ;; *) idle_cpu_secs=60 ;; esa
 host_scrapes=50
 want() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for p in ${only//,/ }; do
-  case "$p" in scrape|rw|alerts|idle) ;; *) echo "unknown phase: $p (scrape,rw,alerts,idle)" >&2; exit 2 ;; esac
+  case "$p" in scrape|rw|alerts|idle|replay) ;; *) echo "unknown phase: $p (scrape,rw,alerts,idle,replay)" >&2; exit 2 ;; esac
 done
 
 # Ports: loopback only, away from the usual 9090/9093/9100 other engineers' tests use.
@@ -409,6 +411,49 @@ rw_phase() {
   rm -rf "$data"
 }
 
+# --- WAL replay after a crash ------------------------------------------------------------------
+# replay_phase SYS: fills a fresh server with 2 h of remote-written data (480 steps of 15 s, every
+# sample through the WAL; the head spans 2 h, so no block is cut), kills it with SIGKILL (no
+# clean shutdown: Watchfire writes no head snapshot, the WAL must be replayed), restarts it on
+# the same directory and times the restart to ready; then counts every sample through the query
+# API, so a replay that lost data cannot win.
+replay_phase() {
+  local sys=$1
+  local data=$tmp/$sys-replay
+  rm -rf "$data"
+  run_server "$sys" "$data" "$tmp/empty.yml" --web.enable-remote-write-receiver
+  local pid=$last_pid
+  wait_ready "$url/-/ready" "$pid" 60
+  log "[$sys] replay: filling with $replay_instances instances x $series_per_target series x 480 steps"
+  "$harness" rw-fill --template "$out/template.prom" --instances "$replay_instances" --steps 480 --step 15 \
+    --shards 4 --url "$url" --key "$sys.replay" --results "$results" --desc "$tmp/replay-$sys"
+  sleep 2
+  local series wal disk
+  series=$(metric "$url" prometheus_tsdb_head_series)
+  put "$sys.replay_rss_before_mib" "$(status_mib "$pid" VmRSS)"
+  kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
+  wal=$(du -sb "$data/wal" | awk '{print $1}'); disk=$(du -sb "$data" | awk '{print $1}')
+  put "$sys.replay_series" "$series"; put "$sys.replay_wal_mib" "$(calc "$wal / 1048576")"
+  put "$sys.replay_disk_mib" "$(calc "$disk / 1048576")"
+  log "[$sys] killed with $series series, WAL $wal bytes, $disk bytes on disk; restarting"
+  # The page cache stays warm, as after a process crash (not a machine restart).
+  local t0 t1
+  t0=$(now)
+  run_server "$sys" "$data" "$tmp/empty.yml"
+  pid=$last_pid
+  wait_ready "$url/-/ready" "$pid" 1800
+  t1=$(now)
+  put "$sys.replay_s" "$(calc "$t1 - $t0")"
+  put "$sys.replay_hwm_mib" "$(status_mib "$pid" VmHWM)"
+  sleep 2
+  put "$sys.replay_rss_after_mib" "$(status_mib "$pid" VmRSS)"
+  put "$sys.replay_series_after" "$(metric "$url" prometheus_tsdb_head_series)"
+  log "[$sys] ready after $(calc "$t1 - $t0")s; counting the samples"
+  "$harness" rw-verify --data "$tmp/replay-$sys" --url "$url" --key "$sys.replay" --results "$results" || true
+  stop "$pid"
+  rm -rf "$data"
+}
+
 # --- alert intake ----------------------------------------------------------------------------
 alert_phase() {
   local sys=$1
@@ -523,6 +568,10 @@ rw_samples=$(awk -F': *' '/"samples"/ { gsub(/,/, "", $2); print $2 }' "$tmp/rw.
 put meta.rw_series "$rw_series"; put meta.rw_samples "$rw_samples"
 rw_phase wf
 rw_phase prom
+fi
+if want replay; then
+  replay_phase wf
+  replay_phase prom
 fi
 if want alerts; then
   alert_phase wf

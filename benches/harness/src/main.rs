@@ -46,6 +46,8 @@ enum Command {
     RwGen(remote_write::GenArgs),
     /// Send one part of an `rw-gen` file to /api/v1/write with concurrent senders.
     RwSend(remote_write::SendArgs),
+    /// Generate remote-write data as `rw-gen` does and send it as it is made (no file).
+    RwFill(remote_write::FillArgs),
     /// Count the samples of an `rw-gen` file a server holds, through its query API.
     RwVerify(remote_write::VerifyArgs),
     /// Print the markdown table from a results file.
@@ -62,6 +64,7 @@ fn main() -> Result<()> {
         Command::NotifyLatency(a) => notify_latency::run(a),
         Command::RwGen(a) => remote_write::gen_run(a),
         Command::RwSend(a) => remote_write::send_run(a),
+        Command::RwFill(a) => remote_write::fill_run(a),
         Command::RwVerify(a) => remote_write::verify_run(a),
         Command::Report(a) => report::run(a),
     }

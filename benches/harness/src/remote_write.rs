@@ -32,8 +32,9 @@ use crate::generator::{Target, parse_template, split_labels};
 
 const HOUR_MS: i64 = 3600 * 1000;
 
+/// The data `rw-gen` and `rw-fill` generate.
 #[derive(clap::Args, Debug)]
-pub struct GenArgs {
+pub struct DataArgs {
     /// A captured exposition page used as the template (as for `serve`).
     #[arg(long)]
     template: std::path::PathBuf,
@@ -43,9 +44,6 @@ pub struct GenArgs {
     /// Samples per series (one per step).
     #[arg(long, default_value_t = 780)]
     steps: u32,
-    /// Steps in part `a`; the rest are part `b`.
-    #[arg(long, default_value_t = 720)]
-    part_a_steps: u32,
     /// Seconds between samples.
     #[arg(long, default_value_t = 15)]
     step: u32,
@@ -58,6 +56,15 @@ pub struct GenArgs {
     /// Probability per step that a churn slot starts a new series.
     #[arg(long, default_value_t = 0.001)]
     churn_probability: f64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GenArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Steps in part `a`; the rest are part `b`.
+    #[arg(long, default_value_t = 720)]
+    part_a_steps: u32,
     /// Where the requests go; `<out>.json` gets the description.
     #[arg(long)]
     out: std::path::PathBuf,
@@ -232,53 +239,50 @@ struct Batch {
     first_step: u32,
 }
 
-pub fn gen_run(args: GenArgs) -> Result<()> {
-    if args.part_a_steps >= args.steps {
-        bail!("--part-a-steps must be below --steps");
+/// Generates the requests of `p` in order, handing each to `emit`, and returns the data's
+/// description (written beside the data as `<data>.json`). Within a shard, requests come in
+/// time order for every series.
+fn generate(p: &DataArgs, part_a_steps: u32, emit: &mut dyn FnMut(Record<'_>) -> Result<()>) -> Result<Value> {
+    if part_a_steps > p.steps {
+        bail!("--part-a-steps must not exceed --steps");
     }
-    let text =
-        std::fs::read_to_string(&args.template).with_context(|| format!("reading {}", args.template.display()))?;
+    let text = std::fs::read_to_string(&p.template).with_context(|| format!("reading {}", p.template.display()))?;
     let template = parse_template(&text)?;
-    let step_ms = i64::from(args.step) * 1000;
-    let span_ms = i64::from(args.steps) * step_ms;
+    let step_ms = i64::from(p.step) * 1000;
+    let span_ms = i64::from(p.steps) * step_ms;
     let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_millis() as i64;
     // Start on a 2 h boundary (blocks are aligned to multiples of the block range), early enough
     // that the last sample is in the past: the first block cut from the head is a full 2 h one.
     let start_ms = (now_ms - span_ms - 60_000).div_euclid(2 * HOUR_MS) * 2 * HOUR_MS;
-    let mut targets: Vec<Target> = (0..args.instances)
-        .map(|i| Target::with(&template, i, f64::from(args.step), 20, args.churn_probability))
+    let mut targets: Vec<Target> = (0..p.instances)
+        .map(|i| Target::with(&template, i, f64::from(p.step), 20, p.churn_probability))
         .collect();
     let base: Vec<(String, String)> = vec![("job".into(), "node".into())];
     // (label text, encoded labels) per instance and position; re-encoded when the text changes.
     let mut cache: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); targets.len()];
-    let shards = args.shards.max(1) as usize;
+    let shards = p.shards.max(1) as usize;
     let mut batches: Vec<Batch> = (0..shards)
         .map(|_| Batch {
-            buf: Vec::with_capacity(args.batch * 200),
+            buf: Vec::with_capacity(p.batch * 200),
             samples: 0,
             first_step: 0,
         })
         .collect();
-    let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
     let mut enc = snap::raw::Encoder::new();
     let (mut requests, mut bytes, mut raw_bytes) = (0u64, 0u64, 0u64);
     let mut samples = [0u64; 2];
-    let mut flush = |b: &mut Batch, shard: usize, part: u8, w: &mut BufWriter<std::fs::File>| -> Result<()> {
+    let mut flush = |b: &mut Batch, shard: usize, part: u8| -> Result<()> {
         if b.samples == 0 {
             return Ok(());
         }
         let body = enc.compress_vec(&b.buf)?;
-        write_record(
-            w,
-            &Record {
-                part,
-                shard: shard as u16,
-                first_step: b.first_step,
-                samples: b.samples,
-                body: &body,
-            },
-        )?;
+        emit(Record {
+            part,
+            shard: shard as u16,
+            first_step: b.first_step,
+            samples: b.samples,
+            body: &body,
+        })?;
         requests += 1;
         bytes += body.len() as u64;
         raw_bytes += b.buf.len() as u64;
@@ -289,11 +293,11 @@ pub fn gen_run(args: GenArgs) -> Result<()> {
     let mut series_max = 0usize;
     let mut names = std::collections::BTreeSet::new();
     let mut series_total = 0u64;
-    for step in 0..args.steps {
-        let part = if step < args.part_a_steps { b'a' } else { b'b' };
-        if step == args.part_a_steps {
+    for step in 0..p.steps {
+        let part = if step < part_a_steps { b'a' } else { b'b' };
+        if step == part_a_steps {
             for (s, b) in batches.iter_mut().enumerate() {
-                flush(b, s, b'a', &mut w)?;
+                flush(b, s, b'a')?;
             }
         }
         let t = start_ms + i64::from(step) * step_ms;
@@ -327,8 +331,8 @@ pub fn gen_run(args: GenArgs) -> Result<()> {
                 }
                 put_timeseries(&mut b.buf, &cache[pos].1, t, value);
                 b.samples += 1;
-                if b.samples as usize >= args.batch
-                    && let Err(e) = flush(b, shard, part, &mut w)
+                if b.samples as usize >= p.batch
+                    && let Err(e) = flush(b, shard, part)
                 {
                     err.get_or_insert(e);
                 }
@@ -342,16 +346,26 @@ pub fn gen_run(args: GenArgs) -> Result<()> {
         let n = global as u64;
         samples[usize::from(part == b'b')] += n;
     }
+    let last_part = if part_a_steps == p.steps { b'a' } else { b'b' };
     for (s, b) in batches.iter_mut().enumerate() {
-        flush(b, s, b'b', &mut w)?;
+        flush(b, s, last_part)?;
     }
-    w.flush()?;
-    drop(w);
-    let desc = json!({
+    eprintln!(
+        "  {} series x {} steps ({}s apart) from {}: {} samples in {requests} requests, {:.1} MiB snappy ({:.1} MiB raw, {:.1} bytes/sample on the wire)",
+        series_max,
+        p.steps,
+        p.step,
+        start_ms / 1000,
+        samples[0] + samples[1],
+        bytes as f64 / 1048576.0,
+        raw_bytes as f64 / 1048576.0,
+        bytes as f64 / (samples[0] + samples[1]).max(1) as f64
+    );
+    Ok(json!({
         "start_ms": start_ms,
         "step_ms": step_ms,
-        "steps": args.steps,
-        "part_a_steps": args.part_a_steps,
+        "steps": p.steps,
+        "part_a_steps": part_a_steps,
         "series_per_step": series_max,
         "series_total": series_total,
         "names": names,
@@ -360,22 +374,22 @@ pub fn gen_run(args: GenArgs) -> Result<()> {
         "samples": samples[0] + samples[1],
         "requests": requests,
         "shards": shards,
-        "batch": args.batch,
+        "batch": p.batch,
         "body_bytes": bytes,
         "raw_bytes": raw_bytes,
-    });
+    }))
+}
+
+pub fn gen_run(args: GenArgs) -> Result<()> {
+    if args.part_a_steps >= args.data.steps {
+        bail!("--part-a-steps must be below --steps");
+    }
+    let file = std::fs::File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let desc = generate(&args.data, args.part_a_steps, &mut |r| Ok(write_record(&mut w, &r)?))?;
+    w.flush()?;
+    drop(w);
     std::fs::write(desc_path(&args.out), serde_json::to_vec_pretty(&desc)?)?;
-    eprintln!(
-        "  {} series x {} steps ({}s apart) from {}: {} samples in {requests} requests, {:.1} MiB snappy ({:.1} MiB raw, {:.1} bytes/sample on the wire)",
-        series_max,
-        args.steps,
-        args.step,
-        start_ms / 1000,
-        samples[0] + samples[1],
-        bytes as f64 / 1048576.0,
-        raw_bytes as f64 / 1048576.0,
-        bytes as f64 / (samples[0] + samples[1]) as f64
-    );
     Ok(())
 }
 
@@ -422,6 +436,48 @@ struct Outcome {
     first_error: Option<String>,
 }
 
+/// Posts one request body holding `samples` samples, retrying 5xx and transport errors up to
+/// five times, and counts the outcome.
+async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>, samples: u32, out: &mut Outcome) {
+    let mut attempt = 0;
+    loop {
+        let r = client
+            .post(url)
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header("User-Agent", "watchfire-harness")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body.clone())
+            .send()
+            .await;
+        let failure = match r {
+            Ok(r) if r.status().is_success() => {
+                out.accepted += u64::from(samples);
+                return;
+            }
+            // 4xx: the server refuses these samples for good (Prometheus' sender drops them
+            // too); 5xx and transport errors are retried.
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                out.rejected += u64::from(samples);
+                out.first_error.get_or_insert(format!("{status}: {}", text.trim()));
+                return;
+            }
+            Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default().trim()),
+            Err(e) => e.to_string(),
+        };
+        attempt += 1;
+        if attempt > 5 {
+            out.rejected += u64::from(samples);
+            out.first_error.get_or_insert(failure);
+            return;
+        }
+        out.retries += 1;
+        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+    }
+}
+
 async fn send_async(args: SendArgs) -> Result<()> {
     let part = match args.part {
         'a' | 'b' => args.part as u8,
@@ -466,44 +522,7 @@ async fn send_async(args: SendArgs) -> Result<()> {
                     }
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                let body = data[off..off + len].to_vec();
-                let mut attempt = 0;
-                loop {
-                    let r = client
-                        .post(&url)
-                        .header("Content-Encoding", "snappy")
-                        .header("Content-Type", "application/x-protobuf")
-                        .header("User-Agent", "watchfire-harness")
-                        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    let failure = match r {
-                        Ok(r) if r.status().is_success() => {
-                            out.accepted += u64::from(samples);
-                            break;
-                        }
-                        // 4xx: the server refuses these samples for good (Prometheus' sender
-                        // drops them too); 5xx and transport errors are retried.
-                        Ok(r) if r.status().is_client_error() => {
-                            let status = r.status();
-                            let text = r.text().await.unwrap_or_default();
-                            out.rejected += u64::from(samples);
-                            out.first_error.get_or_insert(format!("{status}: {}", text.trim()));
-                            break;
-                        }
-                        Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default().trim()),
-                        Err(e) => e.to_string(),
-                    };
-                    attempt += 1;
-                    if attempt > 5 {
-                        out.rejected += u64::from(samples);
-                        out.first_error.get_or_insert(failure);
-                        break;
-                    }
-                    out.retries += 1;
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                }
+                post(&client, &url, data[off..off + len].to_vec(), samples, &mut out).await;
             }
             progress[shard].store(u64::MAX, Ordering::Release);
             out
@@ -548,6 +567,99 @@ async fn send_async(args: SendArgs) -> Result<()> {
     )?;
     if sum.accepted == 0 {
         bail!("the server accepted none of the {total} samples");
+    }
+    Ok(())
+}
+
+// --- rw-fill -------------------------------------------------------------------------------
+
+#[derive(clap::Args, Debug)]
+pub struct FillArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The description goes to `<desc>.json` (for `rw-verify --data <desc>`).
+    #[arg(long)]
+    desc: std::path::PathBuf,
+    /// Base URL, e.g. http://127.0.0.1:9090
+    #[arg(long)]
+    url: String,
+    /// Label prefix for the results lines (wf or prom).
+    #[arg(long)]
+    key: String,
+    /// Append `key value` lines here.
+    #[arg(long)]
+    results: std::path::PathBuf,
+}
+
+/// Generates the data as `rw-gen` does (every step in part a) and sends it as it is generated,
+/// without a file: for data too large to hold (a million series over hours). The same
+/// arguments give the same requests, so two servers filled one after the other get the same
+/// bytes. Each shard's requests go out in order on their own connection; the generator waits
+/// when a shard's queue is full, so shards stay within a few requests of each other.
+pub fn fill_run(args: FillArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let shards = usize::from(args.data.shards.max(1));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .pool_max_idle_per_host(shards)
+        .build()?;
+    let url = format!("{}/api/v1/write", args.url);
+    let mut queues = Vec::new();
+    let mut tasks = Vec::new();
+    for _ in 0..shards {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<u8>, u32)>(4);
+        queues.push(tx);
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(rt.spawn(async move {
+            let mut out = Outcome::default();
+            while let Some((body, samples)) = rx.recv().await {
+                post(&client, &url, body, samples, &mut out).await;
+            }
+            out
+        }));
+    }
+    let t0 = Instant::now();
+    let desc = generate(&args.data, args.data.steps, &mut |r| {
+        queues[usize::from(r.shard) % shards]
+            .blocking_send((r.body.to_vec(), r.samples))
+            .map_err(|_| anyhow::anyhow!("a sender stopped"))
+    })?;
+    drop(queues);
+    let mut sum = Outcome::default();
+    for t in tasks {
+        let o = rt.block_on(t)?;
+        sum.accepted += o.accepted;
+        sum.rejected += o.rejected;
+        sum.retries += o.retries;
+        if sum.first_error.is_none() {
+            sum.first_error = o.first_error;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    std::fs::write(desc_path(&args.desc), serde_json::to_vec_pretty(&desc)?)?;
+    eprintln!(
+        "  filled: {} samples accepted in {secs:.1}s ({:.0} samples/s), {} rejected, {} retries",
+        sum.accepted,
+        sum.accepted as f64 / secs,
+        sum.rejected,
+        sum.retries
+    );
+    if let Some(e) = &sum.first_error {
+        eprintln!("  first error: {e}");
+    }
+    let k = &args.key;
+    append_results(
+        &args.results,
+        &format!(
+            "{k}.fill_samples_accepted {}\n{k}.fill_samples_rejected {}\n{k}.fill_secs {secs}\n",
+            sum.accepted, sum.rejected
+        ),
+    )?;
+    if sum.rejected > 0 {
+        bail!("the server rejected {} samples", sum.rejected);
     }
     Ok(())
 }
