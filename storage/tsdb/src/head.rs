@@ -530,6 +530,34 @@ impl std::hash::Hasher for RefHasher {
 
 pub(crate) type RefMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<RefHasher>>;
 
+/// Starts loading a series' allocation, its `Arc` counts and the series itself (up to three
+/// cache lines) without waiting, for an append that follows shortly.
+#[inline]
+pub(crate) fn prefetch_series(s: &SeriesHandle) {
+    let end = Arc::as_ptr(s)
+        .cast::<u8>()
+        .wrapping_add(std::mem::size_of::<HeadSeries>());
+    let start = Arc::as_ptr(s)
+        .cast::<u8>()
+        .wrapping_sub(2 * std::mem::size_of::<usize>());
+    for p in [start, start.wrapping_add(64), end.wrapping_sub(1)] {
+        crate::chunkenc::prefetch(p);
+    }
+}
+
+/// Starts loading the first and last bytes of a series' open chunk, which its next append
+/// reads (the sample count) and writes (the tail). The series must be in cache already
+/// ([`prefetch_series`] a little earlier); a series locked elsewhere is left alone.
+#[inline]
+pub(crate) fn prefetch_open_chunk(s: &SeriesHandle) {
+    if let Ok(g) = s.state.try_lock()
+        && let Some(c) = g.open.as_ref()
+    {
+        crate::chunkenc::prefetch(c.bytes().as_ptr());
+        c.prefetch_tail();
+    }
+}
+
 fn lock(s: &SeriesHandle) -> MutexGuard<'_, MemSeries> {
     s.state.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -1778,15 +1806,7 @@ impl Appender for HeadAppender {
             .read()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(s) = stripe.get(series_ref.0) {
-            let end = Arc::as_ptr(s)
-                .cast::<u8>()
-                .wrapping_add(std::mem::size_of::<HeadSeries>());
-            let start = Arc::as_ptr(s)
-                .cast::<u8>()
-                .wrapping_sub(2 * std::mem::size_of::<usize>());
-            for p in [start, start.wrapping_add(64), end.wrapping_sub(1)] {
-                crate::chunkenc::prefetch(p);
-            }
+            prefetch_series(s);
         }
     }
 

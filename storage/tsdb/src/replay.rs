@@ -30,7 +30,7 @@ use watchfire_storage::{Metadata, MetricType};
 use crate::Error;
 use crate::checkpoint;
 use crate::db::OpenReport;
-use crate::head::{ChunkMeta, Head, RefMap, SeriesHandle};
+use crate::head::{ChunkMeta, Head, RefMap, SeriesHandle, prefetch_open_chunk, prefetch_series};
 use crate::record::{self, Record};
 use crate::wal::{self, Corruption};
 
@@ -109,6 +109,44 @@ fn read_records(wal_dir: &Path, mut sink: impl FnMut(Record)) -> Result<ReadStat
     Ok(stats)
 }
 
+/// How many messages ahead an applier starts loading the series a sample goes to, and then,
+/// once the series is in cache, its open chunk.
+const PREFETCH_SERIES_AHEAD: usize = 16;
+const PREFETCH_CHUNK_AHEAD: usize = 8;
+
+/// Consecutive references per page of a [`RefPages`].
+const REF_PAGE: u64 = 64;
+
+/// Values by series reference, in pages of [`REF_PAGE`] consecutive references. References are
+/// handed out in order, so the samples of one commit mostly have nearby references and their
+/// lookups stay within a few pages whose map slots are already in cache. A map slot per
+/// reference made every sample a cache miss once the series outgrew the cache: at a million
+/// series that was most of replay's time.
+struct RefPages<V> {
+    pages: RefMap<Box<[Option<V>; REF_PAGE as usize]>>,
+}
+
+impl<V> Default for RefPages<V> {
+    fn default() -> Self {
+        RefPages {
+            pages: RefMap::default(),
+        }
+    }
+}
+
+impl<V> RefPages<V> {
+    #[inline]
+    fn get(&self, r: u64) -> Option<&V> {
+        self.pages.get(&(r / REF_PAGE))?[(r % REF_PAGE) as usize].as_ref()
+    }
+
+    fn insert(&mut self, r: u64, v: V) {
+        self.pages
+            .entry(r / REF_PAGE)
+            .or_insert_with(|| Box::new(std::array::from_fn(|_| None)))[(r % REF_PAGE) as usize] = Some(v);
+    }
+}
+
 /// A message to the applier owning a series.
 enum ShardMsg {
     /// From now on, reference `r` means this series.
@@ -125,7 +163,7 @@ enum ShardMsg {
 /// The series and counters of one applier (or of serial replay).
 #[derive(Default)]
 struct Shard {
-    handles: RefMap<SeriesHandle>,
+    handles: RefPages<SeriesHandle>,
     /// From a `NextSt` message, for the sample that follows it.
     next_st: i64,
     min_t: i64,
@@ -143,13 +181,34 @@ impl Shard {
         }
     }
 
+    /// Applies a batch, loading each sample's series and then its open chunk a few messages
+    /// ahead: at a million series nearly every sample's series and chunk are out of cache, and
+    /// waiting for them was most of an applier's time.
+    fn apply_all(&mut self, head: &Head, batch: Vec<ShardMsg>) {
+        let mut it = batch.into_iter();
+        while let Some(msg) = it.next() {
+            let ahead = it.as_slice();
+            if let Some(ShardMsg::Sample(r, ..)) = ahead.get(PREFETCH_SERIES_AHEAD)
+                && let Some(h) = self.handles.get(*r)
+            {
+                prefetch_series(h);
+            }
+            if let Some(ShardMsg::Sample(r, ..)) = ahead.get(PREFETCH_CHUNK_AHEAD)
+                && let Some(h) = self.handles.get(*r)
+            {
+                prefetch_open_chunk(h);
+            }
+            self.apply(head, msg);
+        }
+    }
+
     fn apply(&mut self, head: &Head, msg: ShardMsg) {
         match msg {
             ShardMsg::Series(r, h) => {
                 self.handles.insert(r, h);
             }
             ShardMsg::NextSt(st) => self.next_st = st,
-            ShardMsg::Sample(r, t, v) => match self.handles.get(&r) {
+            ShardMsg::Sample(r, t, v) => match self.handles.get(r) {
                 Some(h) => {
                     self.samples += 1;
                     let st = std::mem::take(&mut self.next_st);
@@ -160,7 +219,7 @@ impl Shard {
                 }
                 None => self.unknown += 1,
             },
-            ShardMsg::Ooo(r, t, v) => match self.handles.get(&r) {
+            ShardMsg::Ooo(r, t, v) => match self.handles.get(r) {
                 Some(h) => {
                     self.samples += 1;
                     head.replay_ooo(h, r, t, v);
@@ -192,7 +251,7 @@ struct Dispatcher<'a> {
     remap: HashMap<u64, u64>,
     /// Per series, the end of the chunks attached from the head chunk files: its samples up to
     /// there are in those chunks (its appends would drop them), so they are not handed over.
-    covered: RefMap<i64>,
+    covered: RefPages<i64>,
 }
 
 impl Dispatcher<'_> {
@@ -218,7 +277,7 @@ impl Dispatcher<'_> {
             Record::Samples(samples) => {
                 for s in samples {
                     let r = self.map(s.r);
-                    if self.covered.get(&r).is_some_and(|&end| s.t <= end) {
+                    if self.covered.get(r).is_some_and(|&end| s.t <= end) {
                         continue;
                     }
                     route(r, ShardMsg::Sample(r, s.t, s.v));
@@ -227,7 +286,7 @@ impl Dispatcher<'_> {
             Record::StSamples(samples, sts) => {
                 for (s, st) in samples.into_iter().zip(sts) {
                     let r = self.map(s.r);
-                    if self.covered.get(&r).is_some_and(|&end| s.t <= end) {
+                    if self.covered.get(r).is_some_and(|&end| s.t <= end) {
                         continue;
                     }
                     if st != 0 {
@@ -303,7 +362,7 @@ pub(crate) fn replay(
         head,
         chunks,
         remap: HashMap::new(),
-        covered: RefMap::default(),
+        covered: RefPages::default(),
     };
     let stats = match mode {
         ReplayMode::Serial => {
@@ -361,9 +420,7 @@ fn replay_parallel(
             workers.push(scope.spawn(move || {
                 let mut shard = Shard::new();
                 for batch in rx {
-                    for msg in batch {
-                        shard.apply(head, msg);
-                    }
+                    shard.apply_all(head, batch);
                 }
                 shard
             }));
