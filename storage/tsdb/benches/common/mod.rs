@@ -184,7 +184,11 @@ pub fn fill(db: &Db, hours: i64, data: &[(Labels, Shape, f64)], per_commit: usiz
         for (i, (labels, shape, _)) in data.iter().enumerate() {
             let v = &mut state[i];
             match *shape {
-                Shape::CpuCounter(rate) => *v += ((rate * 15.0 * (0.7 + 0.6 * rng.unit())) * 100.0).round() / 100.0,
+                // node_exporter divides the kernel's tick count by USER_HZ: the value is the
+                // float nearest to a number of hundredths, not a running float sum.
+                Shape::CpuCounter(rate) => {
+                    *v = ((*v * 100.0).round() + (rate * 15.0 * (0.7 + 0.6 * rng.unit()) * 100.0).round()) / 100.0
+                }
                 Shape::IntCounter(rate) => *v += (rate * 15.0 * (0.5 + rng.unit())).round(),
                 Shape::Bytes(_) => {
                     if rng.next().is_multiple_of(3) {
