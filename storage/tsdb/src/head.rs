@@ -571,38 +571,55 @@ fn lock(s: &SeriesHandle) -> MutexGuard<'_, MemSeries> {
 const PAGE_BITS: u32 = 4;
 const PAGE: usize = 1 << PAGE_BITS;
 
-/// Series by reference: pages by page number (`r >> PAGE_BITS`).
-#[derive(Debug, Default)]
-struct RefStripe {
-    pages: RefMap<Box<[Option<SeriesHandle>; PAGE]>>,
+/// Values by reference in pages of `N` consecutive references (pages by page number, `r / N`),
+/// a page freed when its last value is removed. References are handed out in order, so the
+/// series created together fill whole pages, and lookups of nearby references (a commit's, a
+/// replayed record's) stay within a few cache-hot map slots.
+#[derive(Debug)]
+pub(crate) struct RefPages<V, const N: usize> {
+    pages: RefMap<Box<[Option<V>; N]>>,
 }
 
-impl RefStripe {
-    fn get(&self, r: u64) -> Option<&SeriesHandle> {
-        self.pages.get(&(r >> PAGE_BITS))?[(r as usize) & (PAGE - 1)].as_ref()
+impl<V, const N: usize> Default for RefPages<V, N> {
+    fn default() -> Self {
+        RefPages {
+            pages: RefMap::default(),
+        }
+    }
+}
+
+impl<V, const N: usize> RefPages<V, N> {
+    #[inline]
+    pub(crate) fn get(&self, r: u64) -> Option<&V> {
+        self.pages.get(&(r / N as u64))?[(r % N as u64) as usize].as_ref()
     }
 
-    fn insert(&mut self, r: u64, s: SeriesHandle) {
-        self.pages.entry(r >> PAGE_BITS).or_default()[(r as usize) & (PAGE - 1)] = Some(s);
+    pub(crate) fn insert(&mut self, r: u64, v: V) {
+        self.pages
+            .entry(r / N as u64)
+            .or_insert_with(|| Box::new(std::array::from_fn(|_| None)))[(r % N as u64) as usize] = Some(v);
     }
 
     fn remove(&mut self, r: u64) {
-        if let Some(page) = self.pages.get_mut(&(r >> PAGE_BITS)) {
-            page[(r as usize) & (PAGE - 1)] = None;
+        if let Some(page) = self.pages.get_mut(&(r / N as u64)) {
+            page[(r % N as u64) as usize] = None;
             if page.iter().all(Option::is_none) {
-                self.pages.remove(&(r >> PAGE_BITS));
+                self.pages.remove(&(r / N as u64));
             }
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (u64, &SeriesHandle)> {
+    fn iter(&self) -> impl Iterator<Item = (u64, &V)> {
         self.pages.iter().flat_map(|(&p, page)| {
             page.iter()
                 .enumerate()
-                .filter_map(move |(i, s)| s.as_ref().map(|s| ((p << PAGE_BITS) | i as u64, s)))
+                .filter_map(move |(i, v)| v.as_ref().map(|v| (p * N as u64 + i as u64, v)))
         })
     }
 }
+
+/// Series by reference, in pages of [`PAGE`].
+type RefStripe = RefPages<SeriesHandle, PAGE>;
 
 /// Label hash → reference: a table of bare references (8 bytes a slot), whose hashes and
 /// labels are read from their series (in the reference stripes, which hold every series of a

@@ -30,7 +30,7 @@ use watchfire_storage::{Metadata, MetricType};
 use crate::Error;
 use crate::checkpoint;
 use crate::db::OpenReport;
-use crate::head::{ChunkMeta, Head, RefMap, SeriesHandle, prefetch_open_chunk, prefetch_series};
+use crate::head::{ChunkMeta, Head, RefPages, SeriesHandle, prefetch_open_chunk, prefetch_series};
 use crate::record::{self, Record};
 use crate::wal::{self, Corruption};
 
@@ -114,38 +114,9 @@ fn read_records(wal_dir: &Path, mut sink: impl FnMut(Record)) -> Result<ReadStat
 const PREFETCH_SERIES_AHEAD: usize = 16;
 const PREFETCH_CHUNK_AHEAD: usize = 8;
 
-/// Consecutive references per page of a [`RefPages`].
-const REF_PAGE: u64 = 64;
-
-/// Values by series reference, in pages of [`REF_PAGE`] consecutive references. References are
-/// handed out in order, so the samples of one commit mostly have nearby references and their
-/// lookups stay within a few pages whose map slots are already in cache. A map slot per
-/// reference made every sample a cache miss once the series outgrew the cache: at a million
-/// series that was most of replay's time.
-struct RefPages<V> {
-    pages: RefMap<Box<[Option<V>; REF_PAGE as usize]>>,
-}
-
-impl<V> Default for RefPages<V> {
-    fn default() -> Self {
-        RefPages {
-            pages: RefMap::default(),
-        }
-    }
-}
-
-impl<V> RefPages<V> {
-    #[inline]
-    fn get(&self, r: u64) -> Option<&V> {
-        self.pages.get(&(r / REF_PAGE))?[(r % REF_PAGE) as usize].as_ref()
-    }
-
-    fn insert(&mut self, r: u64, v: V) {
-        self.pages
-            .entry(r / REF_PAGE)
-            .or_insert_with(|| Box::new(std::array::from_fn(|_| None)))[(r % REF_PAGE) as usize] = Some(v);
-    }
-}
+/// References per page of replay's maps: replay holds every series at once, so larger pages
+/// than the head's cost little.
+const REF_PAGE: usize = 64;
 
 /// A message to the applier owning a series.
 enum ShardMsg {
@@ -163,7 +134,7 @@ enum ShardMsg {
 /// The series and counters of one applier (or of serial replay).
 #[derive(Default)]
 struct Shard {
-    handles: RefPages<SeriesHandle>,
+    handles: RefPages<SeriesHandle, REF_PAGE>,
     /// From a `NextSt` message, for the sample that follows it.
     next_st: i64,
     min_t: i64,
@@ -251,7 +222,7 @@ struct Dispatcher<'a> {
     remap: HashMap<u64, u64>,
     /// Per series, the end of the chunks attached from the head chunk files: its samples up to
     /// there are in those chunks (its appends would drop them), so they are not handed over.
-    covered: RefPages<i64>,
+    covered: RefPages<i64, REF_PAGE>,
 }
 
 impl Dispatcher<'_> {
