@@ -13,12 +13,12 @@ use tracing::{debug, warn};
 use watchfire_config::prometheus::{NameValidationScheme, RelabelConfig};
 use watchfire_model::{Labels, METRIC_NAME, go_quote, stale_nan};
 use watchfire_storage::{Appendable, Appender, Error as StorageError, SeriesRef};
-use watchfire_textparse::{Entry, Format, Options as ParseOptions};
+use watchfire_textparse::{Entry, Format, Options as ParseOptions, Parser, Skim};
 
 use crate::Clock;
 use crate::metrics::{ScrapeMetrics, go_duration};
 use crate::scraper::{FetchError, Scraper};
-use crate::target::{Family, Target};
+use crate::target::{Family, FamilyMetadata, Target};
 
 /// Samples further ahead than this are out of bounds (upstream `maxAheadTime`).
 const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
@@ -82,6 +82,10 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 type KeyMap<V> = HashMap<SeriesKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The largest body appended on the runtime's thread instead of a blocking one (about 2 000
+/// series of typical exposition text).
+const INLINE_APPEND_MAX: usize = 256 << 10;
 
 /// A cached series. Flags instead of upstream's iteration number keep it at 32 bytes, 48 with
 /// its key, in a table with a slot per exposed series of every target.
@@ -186,6 +190,12 @@ impl SeriesTable {
 pub(crate) struct Cache {
     iter: u64,
     successful_count: usize,
+    /// Hashes of the metadata lines of the last text-format scrape whose metadata was
+    /// applied, in page order, and the scrape (`iter`) that last exposed them.
+    meta_lines: Vec<u64>,
+    meta_iter: u64,
+    /// The buffer a scrape hashes its metadata lines into.
+    meta_scratch: Vec<u64>,
     series: SeriesTable,
     dropped: KeyMap<u64>,
     report: HashMap<&'static str, (SeriesRef, Labels)>,
@@ -198,6 +208,37 @@ impl std::fmt::Debug for Cache {
             .field("series", &self.series.len())
             .field("prev", &self.series.values().filter(|e| e.prev).count())
             .finish()
+    }
+}
+
+/// Applies a metadata entry of scrape `iter` to a target's families.
+fn apply_metadata(meta: &mut FamilyMetadata, iter: u64, entry: Entry<'_>) {
+    match entry {
+        Entry::Type { name, kind } => meta.update(name, iter, |f| {
+            (f.metric_type != kind).then(|| Family {
+                name: f.name.clone(),
+                metric_type: kind,
+                help: f.help.clone(),
+                unit: f.unit.clone(),
+            })
+        }),
+        Entry::Help { name, help } => meta.update(name, iter, |f| {
+            (*f.help != *help).then(|| Family {
+                name: f.name.clone(),
+                metric_type: f.metric_type,
+                help: help.into(),
+                unit: f.unit.clone(),
+            })
+        }),
+        Entry::Unit { name, unit } => meta.update(name, iter, |f| {
+            (*f.unit != *unit).then(|| Family {
+                name: f.name.clone(),
+                metric_type: f.metric_type,
+                help: f.help.clone(),
+                unit: unit.into(),
+            })
+        }),
+        Entry::Comment(_) | Entry::Series(_) => {}
     }
 }
 
@@ -416,11 +457,34 @@ impl ScrapeLoop {
         Ok(())
     }
 
-    /// Records family `name` as exposed by scrape `cache_iter`, changed by `change` (which
-    /// returns the changed family, if any).
-    fn set_metadata(&self, cache_iter: u64, name: &str, change: impl FnOnce(&Family) -> Option<Family>) {
+    /// Brings the target's metadata up to date with the metadata lines of a text-format page
+    /// that the scrape only hashed (`hashes`, in page order: as many as it read, fewer if it
+    /// stopped early). When they are the lines of the last scrape, byte for byte, the
+    /// families stay as they are and only count as exposed again; otherwise `parser` (a fresh
+    /// parser over the page) reads that many and applies them, and their hashes are kept for
+    /// the next scrape.
+    fn sync_metadata(&self, cache: &mut Cache, parser: Option<Parser<'_>>, hashes: &[u64]) {
+        let iter = cache.iter;
         let mut meta = self.target.metadata.lock().unwrap_or_else(|e| e.into_inner());
-        meta.update(name, cache_iter, change);
+        let Some(mut parser) = parser.filter(|_| cache.meta_lines != hashes) else {
+            meta.touch(cache.meta_iter, iter);
+            cache.meta_iter = iter;
+            return;
+        };
+        cache.meta_lines.clear();
+        cache.meta_lines.extend_from_slice(hashes);
+        cache.meta_iter = iter;
+        let mut lines = 0;
+        while lines < hashes.len() {
+            match parser.skim() {
+                Ok(Some(Skim::Metadata(_))) => lines += 1,
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+            if let Ok(entry) = parser.entry() {
+                apply_metadata(&mut meta, iter, entry);
+            }
+        }
     }
 
     /// Writes staleness markers for the series of the previous scrape missing from this one.
@@ -466,56 +530,44 @@ impl ScrapeLoop {
             },
         };
         let mut parser = format.parser(body, ParseOptions::default());
+        // A second parser for the metadata lines, should they differ from the last scrape's.
+        let meta_parser = (format != Format::Protobuf).then(|| parser.clone());
+        if meta_parser.is_none() {
+            // Protobuf metadata is applied entry by entry; a later text page is compared
+            // with nothing.
+            cache.meta_lines.clear();
+        }
+        let mut meta_hashes = std::mem::take(&mut cache.meta_scratch);
+        meta_hashes.clear();
         let (mut limit_hit, mut limited) = (false, 0u64);
         let (mut out_of_order, mut duplicates, mut out_of_bounds) = (0usize, 0usize, 0usize);
         let iter = cache.iter;
+        // Series are looked up by the key `skim` finds; only series not in the cache have
+        // their labels parsed. Metadata lines are only hashed here (`sync_metadata`).
         let result: Result<(), AppendFailure> = loop {
-            let entry = match parser.next() {
-                Ok(Some(e)) => e,
+            let (key, value, timestamp) = match parser.skim() {
+                Ok(Some(Skim::Sample { key, value, timestamp })) => (SeriesKey::of(key), value, timestamp),
+                Ok(Some(Skim::Metadata(Some(line)))) => {
+                    meta_hashes.push(xxhash_rust::xxh3::xxh3_64(line));
+                    continue;
+                }
+                Ok(Some(Skim::Metadata(None))) => {
+                    match parser.entry() {
+                        Ok(entry) => {
+                            let mut meta = self.target.metadata.lock().unwrap_or_else(|e| e.into_inner());
+                            apply_metadata(&mut meta, iter, entry);
+                        }
+                        Err(e) => break Err(AppendFailure::Scrape(e.to_string())),
+                    }
+                    continue;
+                }
+                Ok(Some(Skim::Comment)) => continue,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(AppendFailure::Scrape(e.to_string())),
             };
-            let s = match entry {
-                Entry::Type { name, kind } => {
-                    self.set_metadata(iter, name, |f| {
-                        (f.metric_type != kind).then(|| Family {
-                            name: f.name.clone(),
-                            metric_type: kind,
-                            help: f.help.clone(),
-                            unit: f.unit.clone(),
-                        })
-                    });
-                    continue;
-                }
-                Entry::Help { name, help } => {
-                    self.set_metadata(iter, name, |f| {
-                        (*f.help != *help).then(|| Family {
-                            name: f.name.clone(),
-                            metric_type: f.metric_type,
-                            help: help.into(),
-                            unit: f.unit.clone(),
-                        })
-                    });
-                    continue;
-                }
-                Entry::Unit { name, unit } => {
-                    self.set_metadata(iter, name, |f| {
-                        (*f.unit != *unit).then(|| Family {
-                            name: f.name.clone(),
-                            metric_type: f.metric_type,
-                            help: f.help.clone(),
-                            unit: unit.into(),
-                        })
-                    });
-                    continue;
-                }
-                Entry::Comment(_) => continue,
-                Entry::Series(s) => s,
-            };
             counts.total += 1;
-            let parsed_ts = if self.cfg.honor_timestamps { s.timestamp } else { None };
+            let parsed_ts = if self.cfg.honor_timestamps { timestamp } else { None };
             let ts = parsed_ts.unwrap_or(t);
-            let key = SeriesKey::of(s.key);
             if let Some(i) = cache.dropped.get_mut(&key) {
                 *i = iter;
                 continue;
@@ -537,6 +589,11 @@ impl ScrapeLoop {
                     (Some(e.series_ref), already)
                 }
                 None => {
+                    let s = match parser.entry() {
+                        Ok(Entry::Series(s)) => s,
+                        Ok(other) => unreachable!("a skimmed sample completes to a series, not {other:?}"),
+                        Err(e) => break Err(AppendFailure::Scrape(e.to_string())),
+                    };
                     if let Some(name) = s.duplicate_label() {
                         break Err(AppendFailure::Scrape(format!(
                             "label name {} is not unique: invalid sample",
@@ -582,7 +639,7 @@ impl ScrapeLoop {
                 limit_hit = true;
                 Ok(None)
             } else {
-                app.append(series_ref, labels, ts, s.value).map(Some)
+                app.append(series_ref, labels, ts, value).map(Some)
             };
             let new_ref = match appended {
                 Ok(Some(r)) => Some(r),
@@ -629,6 +686,10 @@ impl ScrapeLoop {
             }
             counts.added += 1;
         };
+        if meta_parser.is_some() {
+            self.sync_metadata(cache, meta_parser, &meta_hashes);
+        }
+        cache.meta_scratch = meta_hashes;
         let mut result = result;
         if limit_hit {
             self.metrics.exceeded_sample_limit.inc();
@@ -754,8 +815,16 @@ impl ScrapeLoop {
             }),
         };
         let body_limit_hit = matches!(&fetched, Err(e) if e == "body size limit exceeded");
-        let this = self.clone();
         let now = millis(self.clock.now());
+        // A page of ordinary size is appended right here: handing it to a blocking thread
+        // and back costs two thread wake-ups a scrape, more than appending a few hundred
+        // samples takes. Large pages go to a blocking thread so that the runtime's worker
+        // is not held for long.
+        if fetched.as_ref().map_or(0, |(body, _)| body.len()) <= INLINE_APPEND_MAX {
+            self.append_scrape(fetched, body_limit_hit, append_time, now, start);
+            return start;
+        }
+        let this = self.clone();
         let task = tokio::task::spawn_blocking(move || {
             this.append_scrape(fetched, body_limit_hit, append_time, now, start);
         });

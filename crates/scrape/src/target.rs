@@ -420,6 +420,16 @@ impl FamilyMetadata {
         *last = iter;
     }
 
+    /// Marks the families scrape `from` exposed as exposed by scrape `to` too (its metadata
+    /// lines were the same).
+    pub(crate) fn touch(&mut self, from: u64, to: u64) {
+        for (_, last) in &mut self.families {
+            if *last == from {
+                *last = to;
+            }
+        }
+    }
+
     /// Keeps the families whose last scrape `keep` accepts.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
         let before = self.families.len();

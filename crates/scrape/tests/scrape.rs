@@ -265,6 +265,48 @@ async fn scraped_series_equal_the_exposition_plus_target_labels() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_follows_the_page_and_outlives_unchanged_scrapes() {
+    // Scrapes whose metadata lines are those of the scrape before only hash them; a changed
+    // line, an added or removed family must still reach the metadata API.
+    let page_a = "# HELP x First help.\n# TYPE x counter\nx 1\n# HELP y Why.\n# TYPE y gauge\ny{a=\"1\"} 2\n";
+    let exp = Exporter::start(Reply::text(page_a)).await;
+    let s = setup();
+    s.manager
+        .apply_config(&config(
+            "scrape_configs:\n- job_name: md\n  scrape_interval: 50ms\n  scrape_timeout: 40ms\n",
+        ))
+        .await
+        .unwrap();
+    s.manager.sync(&groups(&[("md", &[&exp.addr])])).await;
+    let t = s.manager.targets_active().await["md"][0].clone();
+    let meta = |name: &str| t.metadata(name).map(|m| (m.metric_type, m.help));
+    let scrapes = || up_samples(&s.head, &exp.addr).len();
+    eventually("first scrape", || scrapes() >= 1).await;
+    assert_eq!(meta("x"), Some(("counter".into(), "First help.".into())));
+    assert_eq!(meta("y"), Some(("gauge".into(), "Why.".into())));
+
+    // The same page for more than ten scrapes: nothing ages out.
+    let n = scrapes();
+    eventually("twelve more scrapes", || scrapes() >= n + 12).await;
+    assert_eq!(meta("x"), Some(("counter".into(), "First help.".into())));
+    assert_eq!(meta("y"), Some(("gauge".into(), "Why.".into())));
+
+    // One changed help line, one changed type, a new family; y no longer exposed.
+    exp.set(Reply::text(
+        "# HELP x Second help.\n# TYPE x gauge\nx 1\n# HELP z Zed.\n# TYPE z untyped\nz 3\n",
+    ));
+    eventually("changed metadata", || meta("x").is_some_and(|m| m.1 == "Second help.")).await;
+    assert_eq!(meta("x"), Some(("gauge".into(), "Second help.".into())));
+    assert_eq!(meta("z"), Some(("unknown".into(), "Zed.".into())));
+    // y is kept for ten scrapes after its last, then dropped; x and z stay.
+    let n = scrapes();
+    eventually("y forgotten", || meta("y").is_none()).await;
+    assert!(scrapes() >= n + 8, "y dropped after {} scrapes", scrapes() - n);
+    assert!(meta("x").is_some() && meta("z").is_some());
+    s.manager.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staleness_markers_for_vanished_series_failed_scrapes_and_removed_targets() {
     let exp = Exporter::start(Reply::text("a 1\nb 2\n")).await;
     let s = setup();

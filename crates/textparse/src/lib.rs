@@ -11,7 +11,10 @@
 //! names and labels from the input or from a scratch buffer the parser reuses, so a scrape
 //! allocates next to nothing per sample. [`Series::key`] is a stable identity for the
 //! series' text, so a scrape cache can map it to a storage reference and call
-//! [`Series::to_labels`] only for series it has not seen before.
+//! [`Series::to_labels`] only for series it has not seen before. [`Parser::skim`] goes
+//! further: it yields a sample's key, value and timestamp, and a metadata line's bytes,
+//! without parsing labels or help text, which [`Parser::entry`] then parses only when asked
+//! (a scrape asks for series missing from its cache and for metadata that changed).
 //!
 //! The crate is synchronous and depends only on `watchfire-model`; it must never depend on
 //! tokio, an HTTP crate or the storage crates.
@@ -35,6 +38,8 @@ pub use series::{Exemplar, LabelIter, LabelSlice, Series};
 pub use writer::{TEXT_CONTENT_TYPE, TextWriter};
 
 use std::fmt;
+
+use watchfire_model::Timestamp;
 
 /// The type a `# TYPE` line (or a protobuf `MetricFamily`) declares, with Prometheus'
 /// spelling of each (`model.MetricType` upstream).
@@ -93,6 +98,24 @@ pub enum Entry<'e> {
     Series(Series<'e>),
 }
 
+/// What [`Parser::skim`] found: enough for a scrape cache to tell whether it needs the whole
+/// entry, which [`Parser::entry`] then gives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Skim<'a> {
+    /// One sample: its [`Series::key`], value and timestamp. The text formats have not parsed
+    /// its labels yet.
+    Sample {
+        key: &'a [u8],
+        value: f64,
+        timestamp: Option<Timestamp>,
+    },
+    /// A `# HELP`, `# TYPE` or `# UNIT` line as exposed, newline included (text formats), or
+    /// `None` for protobuf metadata. A `# TYPE` line is parsed already; help text is not.
+    Metadata(Option<&'a [u8]>),
+    /// Any other comment of the text format.
+    Comment,
+}
+
 /// Options that change what the parsers yield.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -103,7 +126,7 @@ pub struct Options {
 }
 
 /// Any of the three parsers, chosen at run time (see [`parser_for`]).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Parser<'a> {
     Text(PromParser<'a>),
     OpenMetrics(OpenMetricsParser<'a>),
@@ -133,6 +156,27 @@ impl<'a> Parser<'a> {
             Parser::Text(p) => p.next(),
             Parser::OpenMetrics(p) => p.next(),
             Parser::Protobuf(p) => p.next(),
+        }
+    }
+
+    /// The next entry, parsed only as far as [`Skim`] says. Call [`Parser::entry`] for the
+    /// whole of it. A scrape that knows a sample's key, or a metadata line's bytes, from its
+    /// last scrape needs no more. Errors are those of `next`, except that labels skimmed over
+    /// are checked only by `entry`.
+    pub fn skim(&mut self) -> Result<Option<Skim<'_>>, Error> {
+        match self {
+            Parser::Text(p) => p.skim(),
+            Parser::OpenMetrics(p) => p.skim(),
+            Parser::Protobuf(p) => p.skim(),
+        }
+    }
+
+    /// The whole entry the last `skim` found (parsing its labels or help text now).
+    pub fn entry(&mut self) -> Result<Entry<'_>, Error> {
+        match self {
+            Parser::Text(p) => p.entry(),
+            Parser::OpenMetrics(p) => p.entry(),
+            Parser::Protobuf(p) => p.entry(),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::lex::{
     parse_float, push_label, quote_bytes, scan_quoted, scan_while, slice_str, unescape_into, while_parsing,
 };
 use crate::series::{Scratch, Span};
-use crate::{Entry, Exemplar, MetricType, Options, Series};
+use crate::{Entry, Exemplar, MetricType, Options, Series, Skim};
 
 /// Quoted names in metadata and label sets: newlines allowed, a NUL ends the token.
 const NAME_QUOTES: QuoteRules = QuoteRules {
@@ -54,7 +54,7 @@ enum State {
 }
 
 /// Pull parser for OpenMetrics 1.0 text.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct OpenMetricsParser<'a> {
     input: &'a [u8],
     /// `input` when all of it is valid UTF-8.
@@ -66,6 +66,8 @@ pub struct OpenMetricsParser<'a> {
     options: crate::Options,
     scratch: Scratch,
     state: State,
+    /// What the last `next` or `skim` found, and where its line starts.
+    last: Option<(Found, usize)>,
 }
 
 /// Seconds as OpenMetrics writes them to milliseconds, truncating as upstream's
@@ -90,6 +92,7 @@ impl<'a> OpenMetricsParser<'a> {
             options,
             scratch: Scratch::default(),
             state: State::Running,
+            last: None,
         }
     }
 
@@ -113,8 +116,49 @@ impl<'a> OpenMetricsParser<'a> {
                 return Err(e);
             }
         };
-        let s = &self.scratch;
+        Ok(Some(self.entry_of(found)))
+    }
+
+    /// `next`, seen as a [`Skim`]: OpenMetrics entries are parsed whole.
+    pub fn skim(&mut self) -> Result<Option<Skim<'_>>, Error> {
+        if self.next()?.is_none() {
+            return Ok(None);
+        }
+        let Some((found, line_start)) = self.last else {
+            return Ok(None);
+        };
         Ok(Some(match found {
+            Found::Series {
+                value,
+                timestamp,
+                key_start,
+                key_end,
+                ..
+            } => Skim::Sample {
+                key: &self.input[key_start..key_end],
+                value,
+                timestamp,
+            },
+            Found::Help | Found::Type(_) | Found::Unit => {
+                Skim::Metadata(Some(&self.input[line_start..self.pos.min(self.input.len())]))
+            }
+        }))
+    }
+
+    /// The entry the last `next` or `skim` found.
+    pub fn entry(&mut self) -> Result<Entry<'_>, Error> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        match self.last {
+            Some((found, _)) => Ok(self.entry_of(found)),
+            None => Err(syntax(self.input, 0, "no entry to complete".to_owned())),
+        }
+    }
+
+    fn entry_of(&self, found: Found) -> Entry<'_> {
+        let s = &self.scratch;
+        match found {
             Found::Help => Entry::Help {
                 name: s.name(),
                 help: s.extra(),
@@ -142,7 +186,7 @@ impl<'a> OpenMetricsParser<'a> {
                 }),
                 key: &self.input[key_start..key_end],
             }),
-        }))
+        }
     }
 
     fn byte(&self, i: usize) -> Option<u8> {
@@ -159,7 +203,11 @@ impl<'a> OpenMetricsParser<'a> {
             self.scratch.clear();
             let found = match self.byte(start) {
                 None => return Err(self.end_error()),
-                Some(b'#') => return self.comment(start),
+                Some(b'#') => {
+                    let found = self.comment(start)?;
+                    self.last = found.map(|f| (f, start));
+                    return Ok(found);
+                }
                 Some(b) if b == b'{' || is_metric_start(b) => self.series(start)?,
                 Some(_) => return Err(expected(self.input, start, start, "expected a valid start token")),
             };
@@ -172,6 +220,7 @@ impl<'a> OpenMetricsParser<'a> {
             {
                 continue;
             }
+            self.last = Some((found, start));
             return Ok(Some(found));
         }
     }

@@ -14,7 +14,7 @@ use crate::lex::{
     unescape_into, while_parsing,
 };
 use crate::series::Scratch;
-use crate::{Entry, MetricType, Series};
+use crate::{Entry, MetricType, Series, Skim};
 
 /// Quoted names: newlines allowed (the lexer's `[^\\"]`), a NUL ends the token.
 const NAME_QUOTES: QuoteRules = QuoteRules {
@@ -43,15 +43,35 @@ enum Found {
         key_start: usize,
         key_end: usize,
     },
+    /// A series [`PromParser::skim`] found without parsing its labels: its line starts at
+    /// `start`, its first token at `first`.
+    SkimmedSeries {
+        value: f64,
+        timestamp: Option<i64>,
+        start: usize,
+        first: usize,
+        key_end: usize,
+    },
+    /// A `# HELP` line `skim` has not parsed: the line starts at `start`, the name at `name_at`.
+    SkimmedHelp {
+        start: usize,
+        name_at: usize,
+    },
+    /// A comment `skim` has not read; its `#` is at `hash`.
+    SkimmedComment {
+        hash: usize,
+    },
 }
 
 /// Pull parser for the Prometheus text format.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PromParser<'a> {
     input: &'a [u8],
-    /// `input` when all of it is valid UTF-8.
-    whole: Option<&'a str>,
+    /// `input` when all of it is valid UTF-8, checked when first needed.
+    whole: std::cell::OnceCell<Option<&'a str>>,
     pos: usize,
+    /// What the last `next` or `skim` found, and where its line starts (for `entry`).
+    last: Option<(Found, usize)>,
     /// The type of the last `# TYPE` line, whatever metric it named: upstream normalizes
     /// `le`/`quantile` by it, so series after a family without its own `# TYPE` inherit it.
     kind: MetricType,
@@ -71,8 +91,9 @@ impl<'a> PromParser<'a> {
     pub fn new(input: &'a [u8]) -> Self {
         PromParser {
             input,
-            whole: std::str::from_utf8(input).ok(),
+            whole: std::cell::OnceCell::new(),
             pos: 0,
+            last: None,
             kind: MetricType::Unknown,
             scratch: Scratch::default(),
             state: State::Running,
@@ -83,24 +104,108 @@ impl<'a> PromParser<'a> {
     /// call returns the same error.
     #[allow(clippy::should_implement_trait)] // a lending iterator; `Iterator` cannot express it
     pub fn next(&mut self) -> Result<Option<Entry<'_>>, Error> {
+        Ok(self.step(false)?.map(|found| self.entry_of(found)))
+    }
+
+    /// The next thing found (`skim` says how much of it to parse), keeping the end and the
+    /// first error sticky.
+    fn step(&mut self, skim: bool) -> Result<Option<Found>, Error> {
         match &self.state {
             State::Running => {}
             State::Done => return Ok(None),
             State::Failed(e) => return Err(e.clone()),
         }
-        let found = match self.advance() {
-            Ok(Some(found)) => found,
+        match self.advance(skim) {
+            Ok(Some(found)) => Ok(Some(found)),
             Ok(None) => {
                 self.state = State::Done;
-                return Ok(None);
+                Ok(None)
             }
             Err(e) => {
                 self.state = State::Failed(e.clone());
-                return Err(e);
+                Err(e)
             }
+        }
+    }
+
+    /// Like `next`, but parses only what tells samples and metadata lines apart: a sample's
+    /// key, value and timestamp (not its labels), a metadata line's bytes (a `# TYPE` line is
+    /// parsed, as later labels depend on it). [`PromParser::entry`] parses the rest.
+    pub fn skim(&mut self) -> Result<Option<Skim<'a>>, Error> {
+        let Some(found) = self.step(true)? else {
+            return Ok(None);
         };
-        let s = &self.scratch;
+        let input: &'a [u8] = self.input;
+        let line_start = self.last.map_or(0, |(_, start)| start);
         Ok(Some(match found {
+            Found::Series {
+                value,
+                timestamp,
+                key_start,
+                key_end,
+            } => Skim::Sample {
+                key: &input[key_start..key_end],
+                value,
+                timestamp,
+            },
+            Found::SkimmedSeries {
+                value,
+                timestamp,
+                start,
+                key_end,
+                ..
+            } => Skim::Sample {
+                key: &input[start..key_end],
+                value,
+                timestamp,
+            },
+            Found::Help | Found::Type(_) | Found::SkimmedHelp { .. } => {
+                Skim::Metadata(Some(&input[line_start..self.pos.min(input.len())]))
+            }
+            Found::Comment | Found::SkimmedComment { .. } => Skim::Comment,
+        }))
+    }
+
+    /// The whole entry the last call to `skim` (or `next`) found, parsing what `skim` left.
+    /// An error here (labels `skim` did not look at) ends the parse as in `next`.
+    pub fn entry(&mut self) -> Result<Entry<'_>, Error> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        let Some((found, line_start)) = self.last else {
+            return Err(syntax(self.input, 0, "no entry to complete".to_owned()));
+        };
+        let completed = match found {
+            Found::SkimmedSeries { start, first, .. } => {
+                self.scratch.clear();
+                self.series(start, first)
+            }
+            Found::SkimmedHelp { start, name_at } => {
+                self.scratch.clear();
+                self.meta(start, name_at, true)
+            }
+            Found::SkimmedComment { hash } => {
+                self.scratch.clear();
+                Ok(self.comment_text(hash))
+            }
+            other => Ok(other),
+        };
+        match completed {
+            Ok(found) => {
+                self.last = Some((found, line_start));
+                Ok(self.entry_of(found))
+            }
+            Err(e) => {
+                self.state = State::Failed(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The entry for `found`, from the scratch buffer.
+    fn entry_of(&self, found: Found) -> Entry<'_> {
+        let s = &self.scratch;
+        match found {
             Found::Help => Entry::Help {
                 name: s.name(),
                 help: s.extra(),
@@ -120,7 +225,15 @@ impl<'a> PromParser<'a> {
                 exemplar: None,
                 key: &self.input[key_start..key_end],
             }),
-        }))
+            Found::SkimmedSeries { .. } | Found::SkimmedHelp { .. } | Found::SkimmedComment { .. } => {
+                unreachable!("skimmed entries are completed before they are built")
+            }
+        }
+    }
+
+    fn whole(&self) -> Option<&'a str> {
+        let input: &'a [u8] = self.input;
+        *self.whole.get_or_init(|| std::str::from_utf8(input).ok())
     }
 
     fn byte(&self, i: usize) -> Option<u8> {
@@ -142,31 +255,83 @@ impl<'a> PromParser<'a> {
         find_newline(self.input, i)
     }
 
-    fn advance(&mut self) -> Result<Option<Found>, Error> {
+    fn advance(&mut self, skim: bool) -> Result<Option<Found>, Error> {
         loop {
             let start = self.pos;
             let i = self.skip_blanks(start);
             self.scratch.clear();
-            match self.byte(i) {
+            let found = match self.byte(i) {
                 // The lexer reads a NUL at the start of a token as the end of the input.
                 None | Some(0) => return Ok(None),
-                Some(b'\n') => self.pos = i + 1,
-                Some(b'#') => return self.comment_or_meta(start, i),
-                Some(b'{') => return self.series(start, i).map(Some),
-                Some(b) if is_metric_start(b) => return self.series(start, i).map(Some),
+                Some(b'\n') => {
+                    self.pos = i + 1;
+                    continue;
+                }
+                Some(b'#') => match self.comment_or_meta(start, i, skim)? {
+                    Some(found) => found,
+                    None => return Ok(None),
+                },
+                Some(b) if b == b'{' || is_metric_start(b) => {
+                    let skimmed = skim
+                        .then(|| self.skim_key(i))
+                        .flatten()
+                        .and_then(|key_end| Some((key_end, self.sample(start, key_end).ok()?)));
+                    match skimmed {
+                        Some((key_end, (value, timestamp))) => Found::SkimmedSeries {
+                            value,
+                            timestamp,
+                            start,
+                            first: i,
+                            key_end,
+                        },
+                        // Broken lines are parsed in full, for the error `next` would give.
+                        None => self.series(start, i)?,
+                    }
+                }
                 Some(_) => return Err(expected(self.input, start, i, "expected a valid start token")),
+            };
+            self.last = Some((found, start));
+            return Ok(Some(found));
+        }
+    }
+
+    /// The end of the series key (name and labels) starting at `first`, found without
+    /// parsing the labels: past the name, and if a `{` follows, past the first `}` outside
+    /// quotes. For every valid line this is where [`PromParser::series`] ends the key, so a
+    /// key that matches one seen before has the labels it had then. `None` if the quotes do
+    /// not close (the full parse reports that).
+    fn skim_key(&self, first: usize) -> Option<usize> {
+        let mut i = first;
+        if self.byte(first) != Some(b'{') {
+            let end = scan_while(self.input, first, is_metric_char);
+            i = self.skip_blanks(end);
+            if self.byte(i) != Some(b'{') {
+                return Some(end);
+            }
+        }
+        i += 1;
+        loop {
+            match self.byte(i)? {
+                b'}' => return Some(i + 1),
+                b'"' => i = scan_quoted(self.input, i, VALUE_QUOTES).ok()?,
+                _ => i += 1,
             }
         }
     }
 
-    fn comment_or_meta(&mut self, start: usize, hash: usize) -> Result<Option<Found>, Error> {
+    fn comment_or_meta(&mut self, start: usize, hash: usize, skim: bool) -> Result<Option<Found>, Error> {
         let after = hash + 1;
         let word = self.skip_blanks(after);
         if word > after {
             let rest = &self.input[word..];
             for (keyword, is_help) in [(&b"HELP"[..], true), (&b"TYPE"[..], false)] {
                 if rest.starts_with(keyword) && self.byte(word + 4).is_some_and(is_blank) {
-                    return self.meta(start, self.skip_blanks(word + 4), is_help).map(Some);
+                    let name_at = self.skip_blanks(word + 4);
+                    if skim && is_help {
+                        self.pos = self.eol(name_at) + 1;
+                        return Ok(Some(Found::SkimmedHelp { start, name_at }));
+                    }
+                    return self.meta(start, name_at, is_help).map(Some);
                 }
             }
         } else if self.input[after..self.eol(after)].contains(&0) {
@@ -174,11 +339,20 @@ impl<'a> PromParser<'a> {
             // the `#`, the lexer takes a NUL for the end of the input.
             return Ok(None);
         }
-        let end = self.eol(after);
+        if skim {
+            self.pos = self.eol(after) + 1;
+            return Ok(Some(Found::SkimmedComment { hash }));
+        }
+        Ok(Some(self.comment_text(hash)))
+    }
+
+    /// A comment line whose `#` is at `hash`, read into the scratch buffer.
+    fn comment_text(&mut self, hash: usize) -> Found {
+        let end = self.eol(hash + 1);
         let text = String::from_utf8_lossy(&self.input[hash..end]);
         self.scratch.extra = self.scratch.push(&text);
         self.pos = end + 1;
-        Ok(Some(Found::Comment))
+        Found::Comment
     }
 
     fn meta(&mut self, start: usize, name_at: usize, is_help: bool) -> Result<Found, Error> {
@@ -197,7 +371,7 @@ impl<'a> PromParser<'a> {
             }
             Some(b) if is_metric_start(b) => {
                 let end = scan_while(self.input, name_at, is_metric_char);
-                let raw = self.utf8(name_at, end, start, "invalid UTF-8 metric name")?;
+                let raw = std::str::from_utf8(&self.input[name_at..end]).expect("metric name characters are ASCII");
                 self.scratch.name = self.scratch.push(raw);
                 end
             }
@@ -247,7 +421,7 @@ impl<'a> PromParser<'a> {
     fn utf8(&self, from: usize, to: usize, start: usize, message: &str) -> Result<&'a str, Error> {
         let input: &'a [u8] = self.input;
         // Input valid as a whole (the common case) is not validated again token by token.
-        slice_str(input, self.whole, from, to).ok_or_else(|| {
+        slice_str(input, self.whole(), from, to).ok_or_else(|| {
             while_parsing(
                 input,
                 start,
@@ -283,7 +457,19 @@ impl<'a> PromParser<'a> {
             ));
         }
 
-        let value_at = self.skip_blanks(i);
+        let (value, timestamp) = self.sample(start, key_end)?;
+        Ok(Found::Series {
+            value,
+            timestamp,
+            key_start: start,
+            key_end,
+        })
+    }
+
+    /// The value and timestamp after the series key ending at `key_end`, through the end of
+    /// the line (where the next entry starts).
+    fn sample(&mut self, start: usize, key_end: usize) -> Result<(f64, Option<i64>), Error> {
+        let value_at = self.skip_blanks(key_end);
         let value_end = scan_while(self.input, value_at, is_text_value_char);
         if value_end == value_at {
             return Err(expected(self.input, start, value_at, "expected value after metric"));
@@ -316,12 +502,7 @@ impl<'a> PromParser<'a> {
             }
         }
         self.pos = j + 1;
-        Ok(Found::Series {
-            value: canonical_nan(value),
-            timestamp,
-            key_start: start,
-            key_end,
-        })
+        Ok((canonical_nan(value), timestamp))
     }
 
     /// Parses label pairs from just after `{` and returns the index just past `}`.
@@ -370,7 +551,7 @@ impl<'a> PromParser<'a> {
             let value_end = scan_quoted(self.input, j, VALUE_QUOTES)
                 .map_err(|_| expected(self.input, start, j, "expected label value"))?;
             let raw = &self.input[j..value_end];
-            let Some(value) = slice_str(self.input, self.whole, j + 1, value_end - 1) else {
+            let Some(value) = slice_str(self.input, self.whole(), j + 1, value_end - 1) else {
                 return Err(syntax(
                     self.input,
                     j,

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::lex::{canonical_nan, push_om_float};
 use crate::proto::{self, MetricFamily};
 use crate::series::{Scratch, Span};
-use crate::{Entry, Exemplar, MetricType, Series};
+use crate::{Entry, Exemplar, MetricType, Series, Skim};
 
 /// Separates the parts of a [`Series::key`] (`model.SeparatorByte` upstream); it cannot occur
 /// in UTF-8 text.
@@ -64,7 +64,7 @@ enum Found {
 }
 
 /// Pull parser for the delimited protobuf format.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ProtobufParser<'a> {
     input: &'a [u8],
     /// Where the next family's length prefix starts.
@@ -78,6 +78,8 @@ pub struct ProtobufParser<'a> {
     scratch: Scratch,
     key: Vec<u8>,
     state: State,
+    /// What the last `next` or `skim` found.
+    last: Option<Found>,
 }
 
 impl<'a> ProtobufParser<'a> {
@@ -94,6 +96,7 @@ impl<'a> ProtobufParser<'a> {
             scratch: Scratch::default(),
             key: Vec::new(),
             state: State::Running,
+            last: None,
         }
     }
 
@@ -117,9 +120,40 @@ impl<'a> ProtobufParser<'a> {
                 return Err(e);
             }
         };
+        self.last = Some(found);
+        Ok(Some(self.entry_of(found)))
+    }
+
+    /// `next`, seen as a [`Skim`]: protobuf entries are decoded whole.
+    pub fn skim(&mut self) -> Result<Option<Skim<'_>>, Error> {
+        if self.next()?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(match self.last {
+            Some(Found::Series { value, timestamp, .. }) => Skim::Sample {
+                key: &self.key,
+                value,
+                timestamp,
+            },
+            _ => Skim::Metadata(None),
+        }))
+    }
+
+    /// The entry the last `next` or `skim` found.
+    pub fn entry(&mut self) -> Result<Entry<'_>, Error> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        match self.last {
+            Some(found) => Ok(self.entry_of(found)),
+            None => Err(self.framing_error("no entry to complete".to_owned())),
+        }
+    }
+
+    fn entry_of(&self, found: Found) -> Entry<'_> {
         let name = self.family.name.as_str();
         let s = &self.scratch;
-        Ok(Some(match found {
+        match found {
             Found::Help => Entry::Help {
                 name,
                 help: &self.family.help,
@@ -145,7 +179,7 @@ impl<'a> ProtobufParser<'a> {
                 }),
                 key: &self.key,
             }),
-        }))
+        }
     }
 
     /// An error in the current family, named when its name is known.

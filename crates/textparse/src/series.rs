@@ -166,7 +166,7 @@ impl ExactSizeIterator for LabelIter<'_> {}
 
 /// The reusable buffer a parser assembles one entry in: every string of the entry
 /// (unescaped) in `text`, with ranges into it.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Scratch {
     pub text: String,
     pub name: Range<usize>,

@@ -11,7 +11,7 @@ use prost::Message;
 use watchfire_model::{Label, Labels};
 use watchfire_textparse::proto;
 use watchfire_textparse::{
-    Entry, Error, Format, MetricType, OpenMetricsParser, Options, Parser, PromParser, ProtobufParser, TextWriter,
+    Entry, Error, Format, MetricType, OpenMetricsParser, Options, Parser, PromParser, ProtobufParser, Skim, TextWriter,
     parser_for,
 };
 
@@ -87,10 +87,60 @@ fn own(e: Entry<'_>) -> E {
     }
 }
 
-fn collect(mut p: Parser<'_>) -> Result<Vec<E>, Error> {
+/// Every entry `p` yields, or its error. Also checks that skimming each entry and then
+/// completing it gives the same entries (or the same error), so every table in this file
+/// tests `skim` and `entry` as well.
+fn collect(p: Parser<'_>) -> Result<Vec<E>, Error> {
+    let skimmed = skim_all(p.clone());
+    let mut p = p;
     let mut out = Vec::new();
-    while let Some(e) = p.next()? {
-        out.push(own(e));
+    let result = loop {
+        match p.next() {
+            Ok(Some(e)) => out.push(own(e)),
+            Ok(None) => break Ok(out),
+            Err(e) => break Err(e),
+        }
+    };
+    assert_eq!(skimmed, result, "skim and entry disagree with next");
+    result
+}
+
+/// The entries of `p` through `skim` and `entry`, checking that what `skim` says of each
+/// agrees with the entry.
+fn skim_all(mut p: Parser<'_>) -> Result<Vec<E>, Error> {
+    let mut out = Vec::new();
+    while let Some(skim) = p.skim()? {
+        let skim = match skim {
+            Skim::Sample { key, value, timestamp } => Skim::Sample {
+                key: &*key.to_vec().leak(),
+                value,
+                timestamp,
+            },
+            Skim::Metadata(line) => Skim::Metadata(line.map(|l| &*l.to_vec().leak())),
+            Skim::Comment => Skim::Comment,
+        };
+        let entry = p.entry()?;
+        match (skim, &entry) {
+            (Skim::Sample { key, value, timestamp }, Entry::Series(s)) => {
+                assert_eq!(key, s.key);
+                assert!(same_float(value, s.value), "{value} != {}", s.value);
+                assert_eq!(timestamp, s.timestamp);
+            }
+            (Skim::Metadata(line), Entry::Help { .. } | Entry::Type { .. } | Entry::Unit { .. }) => {
+                if let Some(line) = line {
+                    let text = String::from_utf8_lossy(line);
+                    assert!(text.trim_start().starts_with('#'), "{text:?}");
+                    assert_eq!(
+                        text.matches('\n').count(),
+                        usize::from(text.ends_with('\n')),
+                        "{text:?}"
+                    );
+                }
+            }
+            (Skim::Comment, Entry::Comment(_)) => {}
+            (skim, entry) => panic!("skim {skim:?} but entry {entry:?}"),
+        }
+        out.push(own(entry));
     }
     Ok(out)
 }
@@ -1432,9 +1482,53 @@ proptest! {
         for format in [Format::Text, Format::OpenMetrics, Format::Protobuf] {
             drain(Parser::new(format, &input));
             drain(Parser::new(format, &om_input));
+            // Skimming and completing every entry gives what `next` gives, broken or not
+            // (`collect` compares them).
+            let _ = collect(Parser::new(format, &input));
+            let _ = collect(Parser::new(format, &om_input));
         }
     }
+
+    /// A scrape completes only some of what it skims. The entries it completes are those
+    /// `next` yields: skipping one (a `# TYPE` line, or a sample before a `# TYPE` line)
+    /// changes nothing later, as `le` and `quantile` depend on the last `# TYPE` line.
+    #[test]
+    fn completing_some_skimmed_entries(
+        pick in 0usize..2,
+        complete in prop::collection::vec(any::<bool>(), 64),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let mut input = match pick {
+            0 => TEXT_HISTOGRAMS.as_bytes().to_vec(),
+            _ => b"# HELP a x\n# TYPE a histogram\na_bucket{le=\"1\",\"q.x\"=\"y\"} 1 2\n{\"b\"} NaN\n# TYPE s summary\ns{quantile=\"1\"} 2\n".to_vec(),
+        };
+        let edited = !edits.is_empty();
+        for (at, byte) in edits {
+            let i = at.index(input.len());
+            input[i] = byte;
+        }
+        let parsed = collect(Parser::new(Format::Text, &input));
+        prop_assert!(edited || parsed.is_ok(), "{:?}", parsed);
+        let Ok(all) = parsed else { return Ok(()) };
+        if !edited && pick == 0 {
+            prop_assert_eq!(&all[2], &s("h_bucket", &[("le", "1.0")], 1.0));
+            prop_assert_eq!(all.len(), 13);
+        }
+        let mut p = Parser::new(Format::Text, &input);
+        let mut i = 0;
+        while p.skim().unwrap().is_some() {
+            if complete[i % complete.len()] {
+                let got = own(p.entry().unwrap());
+                prop_assert_eq!(&got, &all[i]);
+            }
+            i += 1;
+        }
+        prop_assert_eq!(i, all.len());
+    }
 }
+
+/// Histograms and summaries whose `le` and `quantile` the parser normalizes by type.
+const TEXT_HISTOGRAMS: &str = "# HELP h A histogram.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"1\",x=\"a\\\"}\"} 2\n# A comment.\nu{le=\"1\"} 4 17\n# HELP g Help with \\\\ and \\n.\ng 5\n";
 
 fn drain(mut p: Parser<'_>) {
     for _ in 0..10_000 {
