@@ -54,9 +54,17 @@ impl SummaryVec {
     /// Records `v` for the label values `values` (in the order the labels were declared).
     pub fn observe(&self, values: &[&str], v: f64) {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let w = windows
-            .entry(values.iter().map(|s| (*s).to_owned()).collect())
-            .or_default();
+        // A summary has a few label sets (one per scrape interval or SD mechanism), so they
+        // are compared in turn rather than hashed from a key allocated for each observation.
+        let found = windows
+            .iter_mut()
+            .find(|(k, _)| k.iter().map(String::as_str).eq(values.iter().copied()));
+        let w = match found {
+            Some((_, w)) => w,
+            None => windows
+                .entry(values.iter().map(|s| (*s).to_owned()).collect())
+                .or_default(),
+        };
         w.sum += v;
         w.count += 1;
         w.recent.push_back((Instant::now(), v));

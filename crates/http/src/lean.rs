@@ -69,18 +69,24 @@ impl Lean {
     /// Sends `req` if it is one for this client; `follow_redirects` says whether a redirect
     /// must be followed (by reqwest).
     pub(crate) async fn send(&self, req: reqwest::Request, follow_redirects: bool) -> Result<Sent, BoxError> {
-        if req.url().scheme() != "http"
-            || req.body().is_some()
-            || req.timeout().is_some()
-            || req.url().fragment().is_some()
-        {
-            return Ok(Sent::Fallback(req));
-        }
-        let Ok(uri) = req.url().as_str().parse::<hyper::Uri>() else {
-            return Ok(Sent::Fallback(req));
+        let uri = match lean_uri(req.url()) {
+            Some(uri) if req.body().is_none() && req.timeout().is_none() => uri,
+            _ => return Ok(Sent::Fallback(req)),
         };
         let mut headers = req.headers().clone();
-        // reqwest's default headers, added when the request does not set them.
+        self.add_defaults(&mut headers);
+        let mut h = hyper::Request::new(Empty::new());
+        *h.method_mut() = req.method().clone();
+        *h.uri_mut() = uri;
+        *h.headers_mut() = headers;
+        match self.send_hyper(h, follow_redirects).await? {
+            Some(resp) => Ok(Sent::Done(resp)),
+            None => Ok(Sent::Fallback(req)),
+        }
+    }
+
+    /// reqwest's default headers, added where `headers` does not set them.
+    pub(crate) fn add_defaults(&self, headers: &mut HeaderMap) {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         }
@@ -89,17 +95,30 @@ impl Lean {
         {
             headers.insert(USER_AGENT, ua.clone());
         }
-        let mut h = hyper::Request::new(Empty::new());
-        *h.method_mut() = req.method().clone();
-        *h.uri_mut() = uri;
-        *h.headers_mut() = headers;
+    }
+
+    /// Sends a request built for this client (headers complete); `None` when reqwest must
+    /// send it instead (a redirect to follow, a response head too large).
+    pub(crate) async fn send_hyper(
+        &self,
+        h: hyper::Request<Empty<Bytes>>,
+        follow_redirects: bool,
+    ) -> Result<Option<hyper::Response<Incoming>>, BoxError> {
         match self.client.request(h).await {
-            Ok(resp) if follow_redirects && is_redirect(resp.status(), resp.headers()) => Ok(Sent::Fallback(req)),
-            Ok(resp) => Ok(Sent::Done(resp)),
-            Err(e) if head_too_large(&e) => Ok(Sent::Fallback(req)),
+            Ok(resp) if follow_redirects && is_redirect(resp.status(), resp.headers()) => Ok(None),
+            Ok(resp) => Ok(Some(resp)),
+            Err(e) if head_too_large(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `url` as this client's request target, if it can send to it (plain HTTP, no fragment).
+pub(crate) fn lean_uri(url: &reqwest::Url) -> Option<hyper::Uri> {
+    if url.scheme() != "http" || url.fragment().is_some() {
+        return None;
+    }
+    url.as_str().parse::<hyper::Uri>().ok()
 }
 
 fn is_redirect(status: reqwest::StatusCode, headers: &HeaderMap) -> bool {
@@ -302,6 +321,49 @@ mod tests {
         assert_eq!(resp.status(), 302);
         // redirect (lean, then reqwest twice), bighead (lean, then reqwest), redirect (lean)
         assert_eq!(seen.lock().unwrap().len(), 6);
+    }
+
+    #[tokio::test]
+    async fn prepared_gets_send_their_headers_with_auth_read_each_time() {
+        let (addr, seen) = server().await;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-scrape", HeaderValue::from_static("1"));
+        headers.insert(ACCEPT, HeaderValue::from_static("text/plain"));
+        // Plain: the lean client, the given headers plus reqwest's user agent.
+        let c = client("{}");
+        let p = c.prepare_get(&format!("http://{addr}/body"), headers.clone()).unwrap();
+        assert_eq!(p.url(), format!("http://{addr}/body"));
+        for _ in 0..2 {
+            let mut resp = c.send_prepared(&p).await.unwrap();
+            assert!(matches!(resp.inner, Inner::Lean(_)));
+            assert_eq!(body(&mut resp).await.len(), 100_000);
+        }
+        // With credentials: through `send`, which adds them.
+        let c = client("basic_auth:\n  username: u\n  password: p\n");
+        let p = c.prepare_get(&format!("http://{addr}/body"), headers.clone()).unwrap();
+        let mut resp = c.send_prepared(&p).await.unwrap();
+        assert_eq!(body(&mut resp).await.len(), 100_000);
+        // A redirect: the lean client once, then reqwest follows it (two requests).
+        let c = client("{}");
+        let p = c.prepare_get(&format!("http://{addr}/redirect"), headers).unwrap();
+        let mut resp = c.send_prepared(&p).await.unwrap();
+        assert!(matches!(resp.inner, Inner::Reqwest(_)));
+        assert_eq!(body(&mut resp).await.len(), 100_000);
+
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 6, "{seen:?}");
+        for (i, head) in seen.iter().enumerate() {
+            let head = head.to_ascii_lowercase();
+            for h in ["x-scrape: 1", "accept: text/plain", "user-agent: wf-test"] {
+                assert!(head.contains(h), "request {i}: {h} missing from {head}");
+            }
+            assert_eq!(
+                head.contains("authorization: basic dtpw"),
+                i == 2,
+                "request {i}: {head}"
+            );
+        }
+        assert!(c.prepare_get("not a url", HeaderMap::new()).is_err());
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use lean::{BoxError, Response};
 
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use watchfire_config::http::{HttpClientConfig, TlsVersion};
 
 /// Settings that come from the caller rather than the configuration.
@@ -90,6 +90,22 @@ impl std::fmt::Debug for HttpClient {
                 &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
+    }
+}
+
+/// A GET request prepared by [`HttpClient::prepare_get`].
+#[derive(Clone, Debug)]
+pub struct PreparedGet {
+    url: reqwest::Url,
+    headers: HeaderMap,
+    /// The request target and complete headers for the lean client, when it can send it.
+    lean: Option<(hyper::Uri, HeaderMap)>,
+}
+
+impl PreparedGet {
+    /// The URL requested.
+    pub fn url(&self) -> &str {
+        self.url.as_str()
     }
 }
 
@@ -292,6 +308,42 @@ impl HttpClient {
             None => req,
         };
         Ok(Response::reqwest(self.client.execute(req).await?))
+    }
+
+    /// A GET of `url` with `headers`, to be sent many times with [`HttpClient::send_prepared`]
+    /// (a target's scrapes): the URL is parsed and the headers built once.
+    pub fn prepare_get(&self, url: &str, headers: HeaderMap) -> Result<PreparedGet, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("{e}"))?;
+        let lean = self.lean.as_ref().and_then(|lean| {
+            let uri = lean::lean_uri(&parsed)?;
+            let mut complete = headers.clone();
+            lean.add_defaults(&mut complete);
+            Some((uri, complete))
+        });
+        Ok(PreparedGet {
+            url: parsed,
+            headers,
+            lean,
+        })
+    }
+
+    /// Sends a prepared GET, with the configured authentication and headers as
+    /// [`HttpClient::request`] adds them (read again for each request). The response is the
+    /// one [`HttpClient::send`] would give.
+    pub async fn send_prepared(&self, p: &PreparedGet) -> Result<Response, BoxError> {
+        let plain = matches!(self.auth, Auth::None) && self.headers.is_empty();
+        if let (Some(lean), Some((uri, headers)), true) = (&self.lean, &p.lean, plain) {
+            let mut h = hyper::Request::new(http_body_util::Empty::new());
+            *h.uri_mut() = uri.clone();
+            *h.headers_mut() = headers.clone();
+            if let Some(resp) = lean.send_hyper(h, self.follow_redirects).await? {
+                return Ok(Response::lean(resp));
+            }
+            // A redirect to follow or a response head too large: reqwest sends it again.
+            let req = self.get(p.url.as_str())?.headers(p.headers.clone()).build()?;
+            return Ok(Response::reqwest(self.client.execute(req).await?));
+        }
+        self.send(self.get(p.url.as_str())?.headers(p.headers.clone())).await
     }
 
     /// [`HttpClient::request`] with GET.

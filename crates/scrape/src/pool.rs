@@ -16,7 +16,7 @@ use watchfire_textparse::Format;
 
 use crate::metrics::go_duration;
 use crate::scrape_loop::{Cache, LoopConfig, LoopHandle, ScrapeLoop};
-use crate::scraper::{Scraper, accept_header};
+use crate::scraper::{RequestHeaders, Scraper, accept_header};
 use crate::target::{Target, targets_from_groups};
 use crate::{Deps, Error};
 
@@ -133,15 +133,17 @@ impl Pool {
             timeout: target.timeout(),
             extra_metrics: c.extra_scrape_metrics_enabled(),
         };
-        let scraper = Scraper {
-            client: self.client.clone(),
-            url: target.url().to_owned(),
-            timeout: target.timeout(),
-            body_size_limit: u64::try_from(c.body_size_limit.bytes()).unwrap_or(0),
-            accept: accept_header(c.protocols(), escaping),
-            enable_compression: c.enable_compression,
-            user_agent: self.deps.opts.user_agent.clone(),
-        };
+        let scraper = Scraper::new(
+            self.client.clone(),
+            target.url().to_owned(),
+            target.timeout(),
+            u64::try_from(c.body_size_limit.bytes()).unwrap_or(0),
+            RequestHeaders {
+                accept: accept_header(c.protocols(), escaping),
+                enable_compression: c.enable_compression,
+                user_agent: self.deps.opts.user_agent.clone(),
+            },
+        );
         Arc::new(ScrapeLoop {
             target: target.clone(),
             cfg,
@@ -154,6 +156,7 @@ impl Pool {
             skip_offset: self.deps.opts.skip_offset,
             forced_error: Mutex::new(None),
             end_of_run_disabled: AtomicBool::new(false),
+            interval_metrics: std::sync::OnceLock::new(),
         })
     }
 

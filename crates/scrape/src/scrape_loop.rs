@@ -290,13 +290,19 @@ impl Cache {
         if gone.is_empty() {
             return gone;
         }
-        // Two exposed series can share a reference (relabeling made them equal): the
-        // reference is current if either is.
-        let cur: std::collections::HashSet<SeriesRef> =
-            self.series.values().filter(|e| e.cur).map(|e| e.series_ref).collect();
-        gone.retain(|(r, _)| !cur.contains(r));
         gone.sort_unstable_by_key(|(r, _)| r.0);
         gone.dedup_by_key(|(r, _)| *r);
+        // Two exposed series can share a reference (relabeling made them equal): the
+        // reference is current if either is. The few gone ones are looked up, rather than
+        // every current one put in a set.
+        let mut current = vec![false; gone.len()];
+        for e in self.series.values().filter(|e| e.cur) {
+            if let Ok(i) = gone.binary_search_by_key(&e.series_ref.0, |(r, _)| r.0) {
+                current[i] = true;
+            }
+        }
+        let mut still = current.iter();
+        gone.retain(|_| !still.next().copied().unwrap_or(false));
         gone
     }
 }
@@ -363,6 +369,9 @@ pub(crate) struct ScrapeLoop {
     pub skip_offset: bool,
     pub forced_error: Mutex<Option<String>>,
     pub end_of_run_disabled: AtomicBool,
+    /// The interval as the `interval` label of the interval metrics, and the histogram of
+    /// that label, found once.
+    pub interval_metrics: std::sync::OnceLock<(String, prometheus::Histogram)>,
 }
 
 impl std::fmt::Debug for ScrapeLoop {
@@ -796,13 +805,14 @@ impl ScrapeLoop {
     pub async fn scrape_and_report(self: &Arc<Self>, last: Option<Instant>, append_time: SystemTime) -> Instant {
         let start = Instant::now();
         if let Some(last) = last {
-            let label = go_duration(self.cfg.interval);
+            let (label, histogram) = self.interval_metrics.get_or_init(|| {
+                let label = go_duration(self.cfg.interval);
+                let histogram = self.metrics.interval_length_histogram.with_label_values(&[&label]);
+                (label, histogram)
+            });
             let secs = start.duration_since(last).as_secs_f64();
-            self.metrics.interval_length.observe(&[&label], secs);
-            self.metrics
-                .interval_length_histogram
-                .with_label_values(&[&label])
-                .observe(secs);
+            self.metrics.interval_length.observe(&[label], secs);
+            histogram.observe(secs);
         }
         let forced = self.forced_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let fetched: Result<(Vec<u8>, String), String> = match forced {
@@ -864,6 +874,7 @@ impl ScrapeLoop {
             Ok((body, content_type)) => {
                 bytes = body.len() as i64;
                 let (c, result) = self.append_body(app.as_mut(), &mut cache, &body, &content_type, t, now);
+                crate::scraper::recycle(body);
                 counts = c;
                 match result {
                     Ok(()) => None,

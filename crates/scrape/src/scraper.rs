@@ -4,8 +4,10 @@
 use std::io::Write;
 use std::time::Duration;
 
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, HeaderMap, HeaderValue, USER_AGENT};
 use watchfire_config::prometheus::{EscapingScheme, ScrapeProtocol};
 use watchfire_discovery::client::HttpClient;
+use watchfire_http::PreparedGet;
 
 /// Why fetching a scrape failed. The display strings follow upstream's where they exist.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,19 +50,46 @@ pub fn accept_header(protocols: &[ScrapeProtocol], escaping: EscapingScheme) -> 
 /// How to scrape one target.
 #[derive(Clone, Debug)]
 pub struct Scraper {
-    pub client: HttpClient,
-    pub url: String,
-    pub timeout: Duration,
+    client: HttpClient,
+    url: String,
+    /// The request, built once; why not, if it could not be.
+    request: Result<PreparedGet, String>,
+    timeout: Duration,
     /// Largest uncompressed body; 0 is no limit. A body of exactly this size fails too, as
     /// upstream's check is `n >= limit`.
-    pub body_size_limit: u64,
-    pub accept: String,
-    pub enable_compression: bool,
-    pub user_agent: String,
+    body_size_limit: u64,
 }
 
 /// The most a body's `Content-Length` reserves up front.
 const MAX_RESERVE: u64 = 16 << 20;
+
+/// Body buffers of finished scrapes, for the next ones: a page is read into one and freed
+/// after its append, and allocating and freeing ~100 KB every scrape costs the allocator
+/// more than the reuse (it consolidates its free lists on every large free). Scrapes seldom
+/// overlap, so a few are kept, none larger than [`KEPT_BODY_MAX`].
+static BODIES: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const KEPT_BODIES: usize = 4;
+const KEPT_BODY_MAX: usize = 4 << 20;
+
+/// An empty buffer with room for `len` bytes, reused if one is kept.
+fn body_buffer(len: usize) -> Vec<u8> {
+    let kept = BODIES.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let mut buf = kept.unwrap_or_default();
+    buf.reserve(len);
+    buf
+}
+
+/// Gives a body's buffer back once the scrape is done with it.
+pub(crate) fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() > KEPT_BODY_MAX || buf.capacity() == 0 {
+        return;
+    }
+    buf.clear();
+    let mut kept = BODIES.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() < KEPT_BODIES {
+        kept.push(buf);
+    }
+}
 
 /// A writer that refuses to grow past a limit, so a gzip bomb stops at the limit.
 struct Limited {
@@ -81,7 +110,41 @@ impl Write for Limited {
     }
 }
 
+/// The headers of a scrape request besides the client's own.
+#[derive(Clone, Debug)]
+pub struct RequestHeaders {
+    pub accept: String,
+    pub enable_compression: bool,
+    pub user_agent: String,
+}
+
 impl Scraper {
+    /// A scraper of `url`, its request built now (headers as Prometheus 3 sends them).
+    pub fn new(client: HttpClient, url: String, timeout: Duration, body_size_limit: u64, h: RequestHeaders) -> Self {
+        let request = Self::headers(timeout, &h).and_then(|headers| client.prepare_get(&url, headers));
+        Scraper {
+            client,
+            url,
+            request,
+            timeout,
+            body_size_limit,
+        }
+    }
+
+    fn headers(timeout: Duration, h: &RequestHeaders) -> Result<HeaderMap, String> {
+        let value = |v: &str| HeaderValue::from_str(v).map_err(|e| format!("invalid header value {v:?}: {e}"));
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, value(&h.accept)?);
+        let encoding = if h.enable_compression { "gzip" } else { "identity" };
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(encoding));
+        headers.insert(USER_AGENT, value(&h.user_agent)?);
+        headers.insert(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            value(&timeout.as_secs_f64().to_string())?,
+        );
+        Ok(headers)
+    }
+
     /// Fetches the body and its Content-Type within the timeout.
     pub async fn fetch(&self) -> Result<(Vec<u8>, String), FetchError> {
         match tokio::time::timeout(self.timeout, self.fetch_inner()).await {
@@ -95,23 +158,10 @@ impl Scraper {
             url: self.url.clone(),
             message,
         };
-        let req = self
-            .client
-            .get(&self.url)
-            .map_err(request_error)?
-            .header("Accept", &self.accept)
-            .header(
-                "Accept-Encoding",
-                if self.enable_compression { "gzip" } else { "identity" },
-            )
-            .header("User-Agent", &self.user_agent)
-            .header(
-                "X-Prometheus-Scrape-Timeout-Seconds",
-                self.timeout.as_secs_f64().to_string(),
-            );
+        let req = self.request.as_ref().map_err(|e| request_error(e.clone()))?;
         let mut resp = self
             .client
-            .send(req)
+            .send_prepared(req)
             .await
             .map_err(|e| request_error(error_chain(&*e)))?;
         let status = resp.status();
@@ -147,7 +197,7 @@ impl Scraper {
                 .map_or(0, |n| n.min(MAX_RESERVE) as usize)
         };
         let mut out = Limited {
-            buf: Vec::with_capacity(announced),
+            buf: body_buffer(announced),
             limit,
         };
         let mut decoder = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));

@@ -213,11 +213,47 @@ impl FloatError {
 /// Parses an exposed value or OpenMetrics timestamp as Prometheus does (`parseFloat` in
 /// promparse.go): Go's `strconv.ParseFloat` without hex floats or underscores.
 pub(crate) fn parse_float(token: &[u8]) -> Result<f64, FloatError> {
+    if let Some(v) = plain_decimal(token) {
+        return Ok(v);
+    }
     if token.iter().any(|&b| matches!(b, b'p' | b'P' | b'_')) {
         return Err(FloatError::Unsupported);
     }
     let s = std::str::from_utf8(token).map_err(|_| FloatError::Syntax)?;
     go_parse_float(s)
+}
+
+/// `token` if it is a plain decimal (an optional `-`, at most 15 digits, at most one `.`),
+/// the form of most exposed values. Such a value is the digits as an integer, exactly a
+/// double below 2^53, divided by a power of ten that is exactly one too, and IEEE division
+/// rounds correctly, so this is what a full parse gives, much faster.
+fn plain_decimal(token: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, rest) = match token.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, token),
+    };
+    if rest.len() > 16 {
+        return None;
+    }
+    let (mut m, mut digits, mut point) = (0u64, 0usize, None);
+    for (i, &b) in rest.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(rest.len() - 1 - i),
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let v = m as f64 / POW10[point.unwrap_or(0)];
+    Some(if negative { -v } else { v })
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` for decimal input: signs, `inf`/`infinity`/`nan` in any
@@ -399,6 +435,49 @@ mod tests {
         assert_eq!(parse_float(b".5"), Ok(0.5));
         assert_eq!(parse_float(b"5."), Ok(5.0));
         assert_eq!(parse_float(b"\xff"), Err(FloatError::Syntax));
+    }
+
+    #[test]
+    fn plain_decimals_parse_as_the_full_parser_does() {
+        for t in [
+            "0",
+            "-0",
+            "5.",
+            ".5",
+            "-.5",
+            "123456789012345",
+            "0.00000000000001",
+            "99.99",
+            "1.5",
+        ] {
+            let fast = plain_decimal(t.as_bytes()).unwrap();
+            assert_eq!(fast.to_bits(), go_parse_float(t).unwrap().to_bits(), "{t}");
+        }
+        for t in [
+            "",
+            "-",
+            ".",
+            "-.",
+            "1.2.3",
+            "+1",
+            "1e3",
+            "1234567890123456",
+            "12345678901234.56",
+            "1_0",
+        ] {
+            assert_eq!(plain_decimal(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_decimals_agree_with_the_full_parse(t in "-?[0-9]{0,16}(\\.[0-9]{0,16})?") {
+            let full = go_parse_float(&t).map(f64::to_bits);
+            if let Some(fast) = plain_decimal(t.as_bytes()) {
+                proptest::prop_assert_eq!(Ok(fast.to_bits()), full);
+            }
+            proptest::prop_assert_eq!(parse_float(t.as_bytes()).map(f64::to_bits), full);
+        }
     }
 
     #[test]

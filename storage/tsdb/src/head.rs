@@ -1440,6 +1440,7 @@ impl Head {
             pending_ooo: HashMap::new(),
             sts: Vec::new(),
             metadata: Vec::new(),
+            repeated: false,
         }
     }
 
@@ -1585,6 +1586,9 @@ pub struct HeadAppender {
     /// timestamp. Empty (no allocation) for appenders that never see one.
     sts: Vec<(usize, i64)>,
     metadata: Vec<RefMetadata>,
+    /// Whether a series got a sample after an in-order one of this appender (commit must
+    /// then track each series' newest timestamp as it goes; a scrape never does this).
+    repeated: bool,
 }
 
 impl HeadAppender {
@@ -1627,8 +1631,9 @@ impl HeadAppender {
         let has_st = !self.sts.is_empty();
         let mut next_st = 0;
         let mut ooo_kept: Vec<RefSample> = Vec::new();
-        // Newest in-order timestamp per series accepted by this commit, and the out-of-order
-        // timestamps it accepted.
+        // Newest in-order timestamp per series accepted by this commit (only needed when a
+        // series has more than one sample in it), and the out-of-order timestamps it accepted.
+        let repeated = self.repeated;
         let mut newest = std::mem::take(&mut state.newest);
         let mut ooo_seen: HashSet<(u64, i64)> = HashSet::new();
         let floor = head.min_valid.load(Ordering::Acquire);
@@ -1660,7 +1665,8 @@ impl HeadAppender {
                 s.r = r;
                 h = fresh;
             };
-            let last = newest.get(&s.r).copied().unwrap_or(i64::MIN).max(g.last_t());
+            let earlier = if repeated { newest.get(&s.r).copied() } else { None };
+            let last = earlier.unwrap_or(i64::MIN).max(g.last_t());
             let ooo = if s.t > last && s.t >= floor {
                 false
             } else if s.t != last && s.t >= ooo_min {
@@ -1686,7 +1692,9 @@ impl HeadAppender {
                 ooo_kept.push(s);
                 ooo_handles.push(h);
             } else {
-                newest.insert(s.r, s.t);
+                if repeated {
+                    newest.insert(s.r, s.t);
+                }
                 if has_st && (st != 0 || !kept_st.is_empty()) {
                     // Filled with unknowns up to here on the first start timestamp.
                     kept_st.resize(kept.len(), 0);
@@ -1790,6 +1798,7 @@ impl HeadAppender {
         self.pending_ooo.clear();
         self.sts.clear();
         self.metadata.clear();
+        self.repeated = false;
     }
 }
 
@@ -1843,7 +1852,10 @@ impl Appender for HeadAppender {
             return Err(storage::Error::OutOfBounds);
         }
         let last = match self.pending.get(&r) {
-            Some(&p) => Some(p),
+            Some(&p) => {
+                self.repeated = true;
+                Some(p)
+            }
             None => {
                 let g = lock(&s);
                 // Commit appends to the open chunk; have its bytes in cache by then.

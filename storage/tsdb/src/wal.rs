@@ -355,10 +355,9 @@ impl Wal {
             self.page_alloc = PAGE_SIZE;
         }
         if self.page_flushed < self.page_alloc {
-            let path = self.path();
-            self.file
-                .write_all(&self.page[self.page_flushed..self.page_alloc])
-                .map_err(|e| Error::io("write WAL segment", &path, e))?;
+            if let Err(e) = self.file.write_all(&self.page[self.page_flushed..self.page_alloc]) {
+                return Err(Error::io("write WAL segment", &self.path(), e));
+            }
             self.page_flushed = self.page_alloc;
             self.unsynced = true;
         }
