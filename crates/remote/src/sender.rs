@@ -1169,7 +1169,7 @@ impl Appender for TrackingAppender {
         Ok(r)
     }
 
-    fn prefetch(&self, series_ref: SeriesRef) {
+    fn prefetch(&mut self, series_ref: SeriesRef) {
         self.inner.prefetch(series_ref);
     }
 

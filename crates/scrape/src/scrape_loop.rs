@@ -131,6 +131,14 @@ impl SeriesTable {
         self.index.find(key.0, |&i| entries[i as usize].0 == *key).copied()
     }
 
+    /// [`SeriesTable::position`], trying `likely` first.
+    fn position_after(&self, key: &SeriesKey, likely: u32) -> Option<u32> {
+        match self.entries.get(likely as usize) {
+            Some((k, _)) if k == key => Some(likely),
+            _ => self.position(key),
+        }
+    }
+
     fn entry(&self, position: u32) -> &CacheEntry {
         &self.entries[position as usize].1
     }
@@ -139,10 +147,10 @@ impl SeriesTable {
         &mut self.entries[position as usize].1
     }
 
-    /// The storage reference of the entry after `position`: the series the next line of a
-    /// page most likely exposes.
-    fn next_ref(&self, position: u32) -> Option<SeriesRef> {
-        self.entries.get(position as usize + 1).map(|(_, e)| e.series_ref)
+    /// The storage reference of the entry at `position`: a page's lines most likely expose
+    /// the series of the entries in order.
+    fn ref_at(&self, position: u32) -> Option<SeriesRef> {
+        self.entries.get(position as usize).map(|(_, e)| e.series_ref)
     }
 
     fn get_mut(&mut self, key: &SeriesKey) -> Option<&mut CacheEntry> {
@@ -551,6 +559,7 @@ impl ScrapeLoop {
         let (mut limit_hit, mut limited) = (false, 0u64);
         let (mut out_of_order, mut duplicates, mut out_of_bounds) = (0usize, 0usize, 0usize);
         let iter = cache.iter;
+        let mut next_position = 0;
         // Series are looked up by the key `skim` finds; only series not in the cache have
         // their labels parsed. Metadata lines are only hashed here (`sync_metadata`).
         let result: Result<(), AppendFailure> = loop {
@@ -577,20 +586,27 @@ impl ScrapeLoop {
             counts.total += 1;
             let parsed_ts = if self.cfg.honor_timestamps { timestamp } else { None };
             let ts = parsed_ts.unwrap_or(t);
-            if let Some(i) = cache.dropped.get_mut(&key) {
+            // Pages repeat their order: the entry after the last one found is tried first,
+            // which reads the entries in order instead of the index at random. A key is
+            // never both cached and dropped.
+            let position = cache.series.position_after(&key, next_position);
+            if position.is_none()
+                && let Some(i) = cache.dropped.get_mut(&key)
+            {
                 *i = iter;
                 continue;
             }
             // A cached series is appended with the cache's labels, borrowed: cloning them
             // would write to their shared count, a cache line the append does not need.
-            let position = cache.series.position(&key);
             let mut fresh = None;
             let (series_ref, already) = match position {
                 Some(i) => {
-                    // Pages repeat their order, so the next line is most likely the next
-                    // entry's series: have storage load it while this one is appended.
-                    if let Some(next) = cache.series.next_ref(i) {
-                        app.prefetch(next);
+                    next_position = i + 1;
+                    // Pages repeat their order, so the lines after this one most likely
+                    // expose the next entries' series: have storage load the one after next
+                    // while this one is appended (and finish loading the next).
+                    if let Some(ahead) = cache.series.ref_at(i + 2) {
+                        app.prefetch(ahead);
                     }
                     let e = cache.series.entry_mut(i);
                     let already = e.seen;

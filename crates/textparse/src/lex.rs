@@ -223,36 +223,57 @@ pub(crate) fn parse_float(token: &[u8]) -> Result<f64, FloatError> {
     go_parse_float(s)
 }
 
-/// `token` if it is a plain decimal (an optional `-`, at most 15 digits, at most one `.`),
-/// the form of most exposed values. Such a value is the digits as an integer, exactly a
-/// double below 2^53, divided by a power of ten that is exactly one too, and IEEE division
-/// rounds correctly, so this is what a full parse gives, much faster.
+/// `token` if it is a plain decimal: an optional `-`, at most 15 digits with at most one `.`
+/// among them, and an optional exponent (`e+06`, as Go prints large values) that leaves a
+/// power of ten of at most 22 either way. That is the form of most exposed values. The
+/// digits as an integer are exactly a double (below 2^53), so is the power of ten, and one
+/// IEEE multiplication or division rounds correctly: the result is what a full parse gives
+/// (Clinger's fast path), much sooner.
 fn plain_decimal(token: &[u8]) -> Option<f64> {
-    const POW10: [f64; 16] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
     ];
     let (negative, rest) = match token.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, token),
     };
-    if rest.len() > 16 {
+    let (mantissa, exponent) = match rest.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    if mantissa.len() > 16 {
         return None;
     }
-    let (mut m, mut digits, mut point) = (0u64, 0usize, None);
-    for (i, &b) in rest.iter().enumerate() {
+    let (mut m, mut digits, mut fraction) = (0u64, 0usize, None);
+    for (i, &b) in mantissa.iter().enumerate() {
         match b {
             b'0'..=b'9' => {
                 m = m * 10 + u64::from(b - b'0');
                 digits += 1;
             }
-            b'.' if point.is_none() => point = Some(rest.len() - 1 - i),
+            b'.' if fraction.is_none() => fraction = Some((mantissa.len() - 1 - i) as i32),
             _ => return None,
         }
     }
     if digits == 0 || digits > 15 {
         return None;
     }
-    let v = m as f64 / POW10[point.unwrap_or(0)];
+    let mut power = -fraction.unwrap_or(0);
+    if let Some(e) = exponent {
+        let (sign, e) = match e.split_first()? {
+            (b'-', e) => (-1, e),
+            (b'+', e) => (1, e),
+            _ => (1, e),
+        };
+        if e.is_empty() || e.len() > 3 || !e.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let e: i32 = e.iter().fold(0, |n, &b| n * 10 + i32::from(b - b'0'));
+        power += sign * e;
+    }
+    let scale = *POW10.get(power.unsigned_abs() as usize)?;
+    let v = if power >= 0 { m as f64 * scale } else { m as f64 / scale };
     Some(if negative { -v } else { v })
 }
 
@@ -449,6 +470,13 @@ mod tests {
             "0.00000000000001",
             "99.99",
             "1.5",
+            "1e3",
+            "1.5e+06",
+            "-2.5E-7",
+            "1e22",
+            "1e-22",
+            "123456789012345e7",
+            ".5e1",
         ] {
             let fast = plain_decimal(t.as_bytes()).unwrap();
             assert_eq!(fast.to_bits(), go_parse_float(t).unwrap().to_bits(), "{t}");
@@ -460,7 +488,13 @@ mod tests {
             "-.",
             "1.2.3",
             "+1",
-            "1e3",
+            "1e",
+            "1e+",
+            "1e23",
+            "1e-23",
+            "1e1000",
+            "e5",
+            "1e5.0",
             "1234567890123456",
             "12345678901234.56",
             "1_0",
@@ -471,7 +505,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn plain_decimals_agree_with_the_full_parse(t in "-?[0-9]{0,16}(\\.[0-9]{0,16})?") {
+        fn plain_decimals_agree_with_the_full_parse(t in "-?[0-9]{0,16}(\\.[0-9]{0,16})?([eE][+-]?[0-9]{0,3})?") {
             let full = go_parse_float(&t).map(f64::to_bits);
             if let Some(fast) = plain_decimal(t.as_bytes()) {
                 proptest::prop_assert_eq!(Ok(fast.to_bits()), full);

@@ -136,9 +136,11 @@ pub trait Appender: Send {
     /// buffered samples in place.
     fn append(&mut self, series_ref: Option<SeriesRef>, labels: &Labels, t: Timestamp, v: f64) -> Result<SeriesRef>;
 
-    /// A hint that a sample for `series_ref` is about to be appended: an engine may start
-    /// loading the series into the CPU's cache. It changes nothing; the default does nothing.
-    fn prefetch(&self, series_ref: SeriesRef) {
+    /// A hint that a sample for `series_ref` is about to be appended (after the next one or
+    /// two): an engine may start loading the series into the CPU's cache, and what the
+    /// append after that needs of the series hinted before. It changes nothing; the default
+    /// does nothing.
+    fn prefetch(&mut self, series_ref: SeriesRef) {
         let _ = series_ref;
     }
 

@@ -678,6 +678,10 @@ pub(crate) struct CommitState {
     /// A commit's newest in-order timestamp per series, kept empty between commits so its
     /// table is not grown anew by each one.
     newest: RefMap<i64>,
+    /// A commit's in-order samples and their series, kept empty between commits likewise
+    /// (allocating them for every scrape cost more than the bookkeeping).
+    kept: Vec<RefSample>,
+    kept_handles: Vec<SeriesHandle>,
 }
 
 /// The buffers of a finished appender, for the next one: a scrape appends the same few
@@ -770,6 +774,8 @@ impl Head {
                 broken: None,
                 buf: Vec::new(),
                 newest: RefMap::default(),
+                kept: Vec::new(),
+                kept_handles: Vec::new(),
             }),
             isolation: RwLock::new(()),
             metadata: Mutex::default(),
@@ -1441,6 +1447,7 @@ impl Head {
             sts: Vec::new(),
             metadata: Vec::new(),
             repeated: false,
+            prefetched: None,
         }
     }
 
@@ -1589,6 +1596,8 @@ pub struct HeadAppender {
     /// Whether a series got a sample after an in-order one of this appender (commit must
     /// then track each series' newest timestamp as it goes; a scrape never does this).
     repeated: bool,
+    /// The series of the last `prefetch`, whose open chunk the next one loads.
+    prefetched: Option<u64>,
 }
 
 impl HeadAppender {
@@ -1619,11 +1628,13 @@ impl HeadAppender {
         // Classify again: another appender may have committed newer samples since `append`,
         // turning an in-order sample into an out-of-order one (or one to drop). Under the
         // commit lock nothing else changes the series, so what is logged is what is applied.
-        let mut handles: Vec<SeriesHandle> = Vec::with_capacity(self.samples.len());
+        let mut handles = std::mem::take(&mut state.kept_handles);
+        handles.reserve(self.samples.len());
         let mut ooo_handles: Vec<SeriesHandle> = Vec::new();
         let mut new_series: Vec<(u64, Labels)> = Vec::new();
         let mut new_refs: HashSet<u64, std::hash::BuildHasherDefault<RefHasher>> = HashSet::default();
-        let mut kept = Vec::with_capacity(self.samples.len());
+        let mut kept = std::mem::take(&mut state.kept);
+        kept.reserve(self.samples.len());
         // Start timestamps of `kept`, by position; empty when no sample of the commit has one.
         let mut kept_st: Vec<i64> = Vec::new();
         // Position in `self.sts` of the next sample with a start timestamp; commits without
@@ -1778,6 +1789,12 @@ impl HeadAppender {
             }
             head.metrics.ooo_samples_appended.fetch_add(stored, Ordering::Relaxed);
         }
+        if kept.capacity() <= SPARE_MAX_SAMPLES {
+            kept.clear();
+            handles.clear();
+            state.kept = kept;
+            state.kept_handles = handles;
+        }
         for m in self.metadata.drain(..) {
             head.set_metadata(
                 m.r,
@@ -1799,6 +1816,7 @@ impl HeadAppender {
         self.sts.clear();
         self.metadata.clear();
         self.repeated = false;
+        self.prefetched = None;
     }
 }
 
@@ -1822,10 +1840,17 @@ impl Drop for HeadAppender {
 }
 
 impl Appender for HeadAppender {
-    /// Starts loading the series so that the append after it finds it in cache: its
+    /// Starts loading the series so that an append after the next one finds it in cache: its
     /// allocation, the `Arc` counts (written by `append`'s lookup) and the series, up to three
-    /// cache lines.
-    fn prefetch(&self, series_ref: SeriesRef) {
+    /// cache lines; and the open chunk of the series hinted last time, which is in cache by
+    /// now, for the next append.
+    fn prefetch(&mut self, series_ref: SeriesRef) {
+        if let Some(prev) = self.prefetched.replace(series_ref.0) {
+            let stripe = self.head.ref_stripe(prev).read().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = stripe.get(prev) {
+                prefetch_open_chunk(s);
+            }
+        }
         let stripe = self
             .head
             .ref_stripe(series_ref.0)
