@@ -1198,6 +1198,24 @@ impl Appender for TrackingAppender {
 
     fn commit(&mut self) -> StorageResult<()> {
         let res = self.inner.commit();
+        self.committed(res)
+    }
+
+    fn try_commit(&mut self) -> Option<StorageResult<()>> {
+        let res = self.inner.try_commit()?;
+        Some(self.committed(res))
+    }
+
+    fn rollback(&mut self) -> StorageResult<()> {
+        self.samples = 0;
+        self.highest = i64::MIN;
+        self.inner.rollback()
+    }
+}
+
+impl TrackingAppender {
+    /// Counts what a commit with result `res` ingested.
+    fn committed(&mut self, res: StorageResult<()>) -> StorageResult<()> {
         let (n, highest) = (
             std::mem::take(&mut self.samples),
             std::mem::replace(&mut self.highest, i64::MIN),
@@ -1212,11 +1230,5 @@ impl Appender for TrackingAppender {
             }
         }
         res
-    }
-
-    fn rollback(&mut self) -> StorageResult<()> {
-        self.samples = 0;
-        self.highest = i64::MIN;
-        self.inner.rollback()
     }
 }

@@ -83,8 +83,8 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeyMap<V> = HashMap<SeriesKey, V, std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// The largest body appended on the runtime's thread instead of a blocking one (about 2 000
-/// series of typical exposition text).
+/// The largest page parsed and appended on the runtime's thread rather than a blocking one
+/// (some 2 000 series of typical exposition text, a few milliseconds).
 const INLINE_APPEND_MAX: usize = 256 << 10;
 
 /// A cached series. Flags instead of upstream's iteration number keep it at 32 bytes, 48 with
@@ -842,17 +842,37 @@ impl ScrapeLoop {
         };
         let body_limit_hit = matches!(&fetched, Err(e) if e == "body size limit exceeded");
         let now = millis(self.clock.now());
-        // A page of ordinary size is appended right here: handing it to a blocking thread
-        // and back costs two thread wake-ups a scrape, more than appending a few hundred
-        // samples takes. Large pages go to a blocking thread so that the runtime's worker
-        // is not held for long.
-        if fetched.as_ref().map_or(0, |(body, _)| body.len()) <= INLINE_APPEND_MAX {
-            self.append_scrape(fetched, body_limit_hit, append_time, now, start);
+        // A page of ordinary size is parsed and appended right here: that takes the target's
+        // cache and the store's in-memory series only briefly. It is committed here too,
+        // unless the commit would wait (for another commit, the head's truncation, a WAL
+        // segment cut); then a blocking thread commits it. Handing every scrape to a
+        // blocking thread and back cost two thread wake-ups, about 8% of the scrape CPU.
+        // Large pages go to a blocking thread whole, so as not to hold the runtime's worker.
+        if fetched
+            .as_ref()
+            .map_or(true, |(body, _)| body.len() <= INLINE_APPEND_MAX)
+        {
+            let Some(mut app) = self.append_scrape(fetched, body_limit_hit, append_time, now, start) else {
+                return start;
+            };
+            let res = match app.try_commit() {
+                Some(res) => res,
+                None => match tokio::task::spawn_blocking(move || app.commit()).await {
+                    Ok(res) => res,
+                    Err(e) => {
+                        warn!(target = %self.target.url(), err = %e, "scrape commit task failed");
+                        return start;
+                    }
+                },
+            };
+            self.committed(res);
             return start;
         }
         let this = self.clone();
         let task = tokio::task::spawn_blocking(move || {
-            this.append_scrape(fetched, body_limit_hit, append_time, now, start);
+            if let Some(mut app) = this.append_scrape(fetched, body_limit_hit, append_time, now, start) {
+                this.committed(app.commit());
+            }
         });
         if let Err(e) = task.await {
             warn!(target = %self.target.url(), err = %e, "scrape append task failed");
@@ -860,7 +880,14 @@ impl ScrapeLoop {
         start
     }
 
-    /// The storage side of one scrape; runs on a blocking thread.
+    fn committed(&self, res: Result<(), StorageError>) {
+        if let Err(e) = res {
+            warn!(target = %self.target.url(), err = %e, "scrape commit failed");
+        }
+    }
+
+    /// The storage side of one scrape, up to the commit: the appender to commit, or `None`
+    /// when the scrape's samples were rolled back.
     fn append_scrape(
         &self,
         fetched: Result<(Vec<u8>, String), String>,
@@ -868,7 +895,7 @@ impl ScrapeLoop {
         append_time: SystemTime,
         now: i64,
         start: Instant,
-    ) {
+    ) -> Option<Box<dyn Appender>> {
         let t = millis(append_time);
         let mut cache = self.lock_cache();
         let mut app = self.appendable.appender();
@@ -915,14 +942,11 @@ impl ScrapeLoop {
         self.target.report(append_time, duration, scrape_err.clone());
         let up = scrape_err.is_none();
         match self.report(app.as_mut(), &mut cache, t, duration, counts, bytes, up) {
-            Ok(()) => {
-                if let Err(e) = app.commit() {
-                    warn!(target = %self.target.url(), err = %e, "scrape commit failed");
-                }
-            }
+            Ok(()) => Some(app),
             Err(e) => {
                 let _ = app.rollback();
                 warn!(target = %self.target.url(), err = %e, "appending scrape report failed");
+                None
             }
         }
     }

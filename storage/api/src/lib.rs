@@ -178,6 +178,14 @@ pub trait Appender: Send {
     /// Makes every buffered sample durable and visible.
     fn commit(&mut self) -> Result<()>;
 
+    /// [`commit`](Self::commit), if that needs no wait for another writer or for the
+    /// store's maintenance; `None` when it would wait, with nothing done and the samples still
+    /// buffered. A caller on an async runtime's thread commits on a blocking thread then. The
+    /// default never tries.
+    fn try_commit(&mut self) -> Option<Result<()>> {
+        None
+    }
+
     /// Discards every buffered sample.
     fn rollback(&mut self) -> Result<()>;
 }

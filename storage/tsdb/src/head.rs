@@ -1615,10 +1615,9 @@ impl HeadAppender {
         Ok((r, s))
     }
 
-    /// Validates and applies the buffered samples; see the module documentation.
-    fn do_commit(&mut self) -> Result<(), storage::Error> {
-        let head = self.head.clone();
-        let mut state = head.commit.lock().unwrap_or_else(|e| e.into_inner());
+    /// Validates and applies the buffered samples under the commit lock (`state`); see the
+    /// module documentation.
+    fn do_commit(&mut self, head: &Head, mut state: MutexGuard<'_, CommitState>) -> Result<(), storage::Error> {
         if head.closed.load(Ordering::Acquire) {
             return Err(Error::Closed.into());
         }
@@ -1808,6 +1807,15 @@ impl HeadAppender {
         Ok(())
     }
 
+    /// Ends a commit with result `res`.
+    fn finish(&mut self, res: storage::Result<()>) -> storage::Result<()> {
+        self.clear();
+        if res.is_ok() {
+            self.head.signal_if_due();
+        }
+        res
+    }
+
     fn clear(&mut self) {
         self.samples.clear();
         self.handles.clear();
@@ -1969,13 +1977,27 @@ impl Appender for HeadAppender {
         let res = if self.samples.is_empty() && self.metadata.is_empty() {
             Ok(())
         } else {
-            self.do_commit()
+            let head = self.head.clone();
+            let state = head.commit.lock().unwrap_or_else(|e| e.into_inner());
+            self.do_commit(&head, state)
         };
-        self.clear();
-        if res.is_ok() {
-            self.head.signal_if_due();
+        self.finish(res)
+    }
+
+    /// Commits unless another commit, the head's truncation or a WAL segment cut holds the
+    /// commit lock.
+    fn try_commit(&mut self) -> Option<storage::Result<()>> {
+        if self.samples.is_empty() && self.metadata.is_empty() {
+            return Some(self.finish(Ok(())));
         }
-        res
+        let head = self.head.clone();
+        let state = match head.commit.try_lock() {
+            Ok(state) => state,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let res = self.do_commit(&head, state);
+        Some(self.finish(res))
     }
 
     fn rollback(&mut self) -> storage::Result<()> {
@@ -2203,6 +2225,34 @@ mod tests {
         let got = read(&head, i64::MIN, i64::MAX, &[m(MatchType::Equal, "job", "a")]);
         assert_eq!(got, vec![(a, vec![(2000, STALE_NAN_BITS)])]);
         assert_eq!(head.metrics().samples_appended.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn try_commit_commits_unless_the_commit_lock_is_held() {
+        let head = Head::in_memory(HeadOptions::default());
+        let a = l(&[("__name__", "up"), ("job", "a")]);
+        let job = [m(MatchType::Equal, "job", "a")];
+        let mut app = head.appender();
+        // Nothing buffered: done without the lock.
+        let held = head.commit.lock().unwrap();
+        assert!(matches!(app.try_commit(), Some(Ok(()))));
+        app.append(None, &a, 1000, 1.0).unwrap();
+        app.append(None, &a, 2000, 2.0).unwrap();
+        // Another commit (or truncation) holds the lock: nothing happens, nothing is lost.
+        assert!(app.try_commit().is_none());
+        assert!(read(&head, i64::MIN, i64::MAX, &job).is_empty());
+        drop(held);
+        assert!(matches!(app.try_commit(), Some(Ok(()))));
+        let want = vec![(a.clone(), vec![(1000, 1f64.to_bits()), (2000, 2f64.to_bits())])];
+        assert_eq!(read(&head, i64::MIN, i64::MAX, &job), want);
+        // A failed try leaves the appender usable for a blocking commit.
+        app.append(None, &a, 3000, 3.0).unwrap();
+        let held = head.commit.lock().unwrap();
+        assert!(app.try_commit().is_none());
+        drop(held);
+        app.commit().unwrap();
+        assert_eq!(read(&head, i64::MIN, i64::MAX, &job)[0].1.len(), 3);
+        assert_eq!(head.metrics().samples_appended.load(Ordering::Relaxed), 3);
     }
 
     #[test]
