@@ -201,7 +201,7 @@ pub(crate) struct Cache {
     /// Hashes of the metadata lines of the last text-format scrape whose metadata was
     /// applied, in page order, and the scrape (`iter`) that last exposed them.
     meta_lines: Vec<u64>,
-    meta_iter: u64,
+    meta_iter: Option<u64>,
     /// The buffer a scrape hashes its metadata lines into.
     meta_scratch: Vec<u64>,
     series: SeriesTable,
@@ -484,13 +484,15 @@ impl ScrapeLoop {
         let iter = cache.iter;
         let mut meta = self.target.metadata.lock().unwrap_or_else(|e| e.into_inner());
         let Some(mut parser) = parser.filter(|_| cache.meta_lines != hashes) else {
-            meta.touch(cache.meta_iter, iter);
-            cache.meta_iter = iter;
+            if let Some(last) = cache.meta_iter {
+                meta.touch(last, iter);
+            }
+            cache.meta_iter = Some(iter);
             return;
         };
         cache.meta_lines.clear();
         cache.meta_lines.extend_from_slice(hashes);
-        cache.meta_iter = iter;
+        cache.meta_iter = Some(iter);
         let mut lines = 0;
         while lines < hashes.len() {
             match parser.skim() {
@@ -551,8 +553,9 @@ impl ScrapeLoop {
         let meta_parser = (format != Format::Protobuf).then(|| parser.clone());
         if meta_parser.is_none() {
             // Protobuf metadata is applied entry by entry; a later text page is compared
-            // with nothing.
+            // with nothing, and refreshes nothing the last text page exposed.
             cache.meta_lines.clear();
+            cache.meta_iter = None;
         }
         let mut meta_hashes = std::mem::take(&mut cache.meta_scratch);
         meta_hashes.clear();
@@ -566,7 +569,15 @@ impl ScrapeLoop {
             let (key, value, timestamp) = match parser.skim() {
                 Ok(Some(Skim::Sample { key, value, timestamp })) => (SeriesKey::of(key), value, timestamp),
                 Ok(Some(Skim::Metadata(Some(line)))) => {
-                    meta_hashes.push(xxhash_rust::xxh3::xxh3_64(line));
+                    let hash = xxhash_rust::xxh3::xxh3_64(line);
+                    // A line unlike the last scrape's is parsed now, so that a broken one
+                    // fails the scrape as a full parse would; one seen before was checked then.
+                    if cache.meta_lines.get(meta_hashes.len()) != Some(&hash)
+                        && let Err(e) = parser.entry()
+                    {
+                        break Err(AppendFailure::Scrape(e.to_string()));
+                    }
+                    meta_hashes.push(hash);
                     continue;
                 }
                 Ok(Some(Skim::Metadata(None))) => {

@@ -382,6 +382,7 @@ async fn bad_exporters_fail_alone_with_clear_errors() {
     let many = Exporter::start(Reply::text("ok_metric 1\n")).await;
     let slow = Exporter::start(Reply::text("ok_metric 1\n")).await;
     let untyped = Exporter::start(Reply::text("ok_metric 1\n")).await;
+    let bad_help = Exporter::start(Reply::text("# HELP ok_metric Fine.\nok_metric 1\n")).await;
     let s = setup();
     s.manager
         .apply_config(&config(
@@ -390,7 +391,7 @@ async fn bad_exporters_fail_alone_with_clear_errors() {
         ))
         .await
         .unwrap();
-    let all = [&good, &garbage, &huge, &many, &slow, &untyped];
+    let all = [&good, &garbage, &huge, &many, &slow, &untyped, &bad_help];
     let addrs: Vec<&str> = all.iter().map(|e| e.addr.as_str()).collect();
     s.manager.sync(&groups(&[("bad", &addrs)])).await;
     // Every target first scrapes fine, so failures must also write staleness markers.
@@ -412,7 +413,10 @@ async fn bad_exporters_fail_alone_with_clear_errors() {
         content_type: String::new(),
         ..Reply::text("ok_metric 1\n")
     });
-    let bad = [&garbage, &huge, &many, &slow, &untyped];
+    // Metadata lines are skimmed, and parsed when they differ from the last scrape's: a
+    // broken one still fails the scrape.
+    bad_help.set(Reply::text("# HELP 1bad Not a name.\nok_metric 1\n"));
+    let bad = [&garbage, &huge, &many, &slow, &untyped, &bad_help];
     eventually("bad targets down", || {
         bad.iter()
             .all(|e| up_samples(&s.head, &e.addr).last().is_some_and(|x| x.v == 0.0))
@@ -434,6 +438,11 @@ async fn bad_exporters_fail_alone_with_clear_errors() {
         err_of(&garbage.addr)
     );
     assert_eq!(err_of(&huge.addr), "body size limit exceeded");
+    assert!(
+        err_of(&bad_help.addr).starts_with("line 1, column") && err_of(&bad_help.addr).contains("HELP"),
+        "{}",
+        err_of(&bad_help.addr)
+    );
     assert_eq!(err_of(&many.addr), "sample limit exceeded");
     assert_eq!(
         err_of(&slow.addr),
@@ -482,7 +491,7 @@ async fn bad_exporters_fail_alone_with_clear_errors() {
         "{text}"
     );
     assert!(!text.contains("prometheus_target_scrapes_exceeded_body_size_limit_total 0"));
-    assert!(text.contains("prometheus_target_scrape_pool_targets{scrape_job=\"bad\"} 6"));
+    assert!(text.contains("prometheus_target_scrape_pool_targets{scrape_job=\"bad\"} 7"));
     s.manager.stop().await;
 }
 

@@ -327,7 +327,9 @@ impl<'a> PromParser<'a> {
             for (keyword, is_help) in [(&b"HELP"[..], true), (&b"TYPE"[..], false)] {
                 if rest.starts_with(keyword) && self.byte(word + 4).is_some_and(is_blank) {
                     let name_at = self.skip_blanks(word + 4);
-                    if skim && is_help {
+                    // A quoted name may hold a newline, so only a plain one lets the line's
+                    // end be found without reading it.
+                    if skim && is_help && self.byte(name_at).is_some_and(is_metric_start) {
                         self.pos = self.eol(name_at) + 1;
                         return Ok(Some(Found::SkimmedHelp { start, name_at }));
                     }

@@ -1643,7 +1643,7 @@ impl HeadAppender {
         let mut ooo_kept: Vec<RefSample> = Vec::new();
         // Newest in-order timestamp per series accepted by this commit (only needed when a
         // series has more than one sample in it), and the out-of-order timestamps it accepted.
-        let repeated = self.repeated;
+        let mut repeated = self.repeated;
         let mut newest = std::mem::take(&mut state.newest);
         let mut ooo_seen: HashSet<(u64, i64)> = HashSet::new();
         let floor = head.min_valid.load(Ordering::Acquire);
@@ -1669,8 +1669,11 @@ impl HeadAppender {
                 if !g.removed {
                     break g;
                 }
-                // Truncation garbage-collected the series meanwhile: recreate it.
+                // Truncation garbage-collected the series meanwhile: recreate it. A later
+                // append may have created it again already, under the new reference, which
+                // then has two samples here: track the newest from now on.
                 drop(g);
+                repeated = true;
                 let (r, fresh, _) = head.get_or_create(&h.labels, None);
                 s.r = r;
                 h = fresh;
